@@ -1,19 +1,25 @@
 """GRPO (Shao et al. 2024) as ToolRL trains with it, in one readable update.
 
 One call of :meth:`GRPO.update` takes a batch of ``prompts_per_step * group_size`` sampled
-completions with their scalar rewards and does:
+completions with their scalar rewards (or fewer whole groups, after dynamic sampling) and does:
 
+0. optional DAPO overlong handling: truncated responses out of the loss (``overlong=filter``) or a
+   soft length penalty added to the reward (``overlong=penalty``);
 1. old log-probs once per batch (skipped when the update is on-policy: one epoch and one
    mini-batch, where the ratio is exactly 1), and reference log-probs once when ``kl_coef > 0``;
 2. optional in-reward KL (ToolRL's trainer): ``r <- r - kl_coef * sum_t KL_t``;
-3. group-normalised advantages, broadcast to every sampled token;
-4. ``epochs`` passes over shuffled mini-batches, each one optimizer step accumulated over
-   micro-batches with the mini-batch's loss denominators (so accumulation equals the full batch);
+3. advantages (``adv_estimator``): group-normalised (grpo; Dr.GRPO with ``scale_by_std=false``),
+   leave-one-out (rloo), both broadcast to every sampled token, or per-token returns whitened over
+   the batch (reinforce_pp, where an in-reward KL is charged token by token);
+4. ``epochs`` passes over shuffled mini-batches (the last one short when the batch does not divide),
+   each one optimizer step accumulated over micro-batches with the mini-batch's loss denominators
+   (so accumulation equals the full mini-batch);
 5. gradient clipping, AdamW, LR schedule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Dict, List, Optional, Sequence
@@ -27,9 +33,15 @@ from toolrl.algos.functional import (
     group_advantages,
     kl_estimate,
     masked_mean,
+    overlong_penalty,
+    reinforce_pp_advantages,
+    rloo_advantages,
     token_logprobs,
 )
+from toolrl import distributed as dist
 from toolrl.rollout.batch import RolloutBatch, position_ids
+
+ADV_ESTIMATORS = ("grpo", "rloo", "reinforce_pp")
 
 
 def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
@@ -47,6 +59,8 @@ def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
 
 
 class GRPO:
+    data_parallel = True  # update() sums gradients and loss denominators over torchrun ranks (toolrl.distributed)
+
     def __init__(
         self,
         *,
@@ -76,9 +90,19 @@ class GRPO:
         kl_estimator: str = "k3",
         kl_in: str = "loss",
         entropy_coef: float = 0.0,
+        adv_estimator: str = "grpo",
+        overlong: str = "none",
+        overlong_buffer: Optional[int] = None,
+        overlong_penalty_factor: float = 1.0,
+        dynamic_sampling: str = "none",
+        max_resample_rounds: int = 0,
     ) -> None:
         if kl_coef > 0 and reference is None:
             raise ValueError("algo.kl_coef > 0 needs a reference model")
+        if adv_estimator not in ADV_ESTIMATORS:
+            raise ValueError(f"algo.adv_estimator={adv_estimator!r}; choose one of {', '.join(ADV_ESTIMATORS)}")
+        if overlong == "penalty" and norm_len is None:
+            raise ValueError("algo.overlong=penalty needs norm_len (the response cap, rollout.max_new_tokens)")
         self.policy, self.reference = policy, reference
         self.name = name
         self.group_size, self.prompts_per_step = group_size, prompts_per_step
@@ -88,6 +112,13 @@ class GRPO:
         self.adv_eps, self.scale_by_std, self.loss_agg = adv_eps, scale_by_std, loss_agg
         self.kl_coef, self.kl_estimator, self.kl_in = kl_coef, kl_estimator, kl_in
         self.entropy_coef, self.temperature, self.norm_len = entropy_coef, temperature, norm_len
+        self.adv_estimator = adv_estimator
+        if overlong_buffer is None and norm_len is not None:
+            overlong_buffer = norm_len // 5  # DAPO's ratio: 4096 of 20480 tokens
+        self.overlong, self.overlong_buffer, self.overlong_penalty_factor = overlong, overlong_buffer, overlong_penalty_factor
+        # read by the trainer's sampling loop (Trainer.train_step), not by the update
+        self.dynamic_sampling, self.max_resample_rounds = dynamic_sampling, max_resample_rounds
+        self.last_seq_advantages: Optional[torch.Tensor] = None  # [B] of the last update, for the samples table
         params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(adam_betas), weight_decay=weight_decay)
         batch = group_size * prompts_per_step
@@ -109,7 +140,10 @@ class GRPO:
             logits_to_keep=width + 1,
             use_cache=False,
         )
-        logits = out.logits[:, :-1]
+        return self._score_logits(out.logits[:, :-1], sub, with_entropy)
+
+    def _score_logits(self, logits, sub: RolloutBatch, with_entropy: bool):
+        """Log-probs (and entropies) of ``sub``'s completion tokens from the logits that predict them."""
         if self.temperature != 1.0:
             logits = logits / self.temperature
         logp = token_logprobs(logits, sub.completion_ids)
@@ -120,25 +154,30 @@ class GRPO:
         with torch.no_grad():  # logged only: keep it out of the autograd graph
             return logp, entropy_from_logits(logits)
 
-    @torch.no_grad()
     def _batch_logprobs(self, model, batch: RolloutBatch) -> torch.Tensor:
-        """Log-probs of every completion token under ``model``, micro-batch by micro-batch."""
+        """Log-probs of every completion token under ``model``, in length-bucketed micro-batches."""
         out = torch.zeros(batch.loss_mask.shape, dtype=torch.float32)
-        for start in range(0, len(batch), self.micro_batch_size):
-            idx = list(range(start, min(start + self.micro_batch_size, len(batch))))
-            sub = batch.select(idx)
-            logp, _ = self._logprobs(model, sub, with_entropy=False)
+        rows = by_length(batch, list(range(len(batch))), self.micro_batch_size)
+        for start in range(0, len(rows), self.micro_batch_size):
+            idx = rows[start : start + self.micro_batch_size]
+            with torch.inference_mode():  # no autograd bookkeeping; `out` stays a normal tensor
+                logp, _ = self._logprobs(model, batch.select(idx), with_entropy=False)
             out[idx, : logp.shape[1]] = logp.float().cpu()
         return out
 
     # ------------------------------------------------------------------ the update
 
     def update(self, batch: RolloutBatch, rewards: torch.Tensor) -> Dict[str, float]:
+        """One step on ``batch`` (whole groups, contiguous; any number of them: the last mini-batch may be short)."""
         device = next(self.policy.parameters()).device
         batch = _to(batch, device)
+        metrics: Dict[str, float] = {}
+        rewards = rewards.to(device=device, dtype=torch.float32)
+        batch, rewards = self._overlong(batch, rewards, metrics)
         mask = batch.loss_mask.float()
         timings: Dict[str, float] = {}
-        num_minibatches = len(batch) // self.mini_batch_size
+        offset, global_rows = dist.row_offsets(len(batch))  # data parallel: this rank's rows of the global batch
+        num_minibatches = math.ceil(global_rows / self.mini_batch_size)
         on_policy = self.epochs == 1 and num_minibatches == 1
         need_old = not on_policy or (self.kl_coef > 0 and self.kl_in == "reward")
 
@@ -151,31 +190,19 @@ class GRPO:
         timings["timing/reference"] = time.perf_counter() - t0
         self.policy.train()
 
-        metrics: Dict[str, float] = {}
-        rewards = rewards.to(device=device, dtype=torch.float32)
-        if ref_logp is not None and self.kl_in == "reward":
-            seq_kl = (kl_estimate(old_logp, ref_logp, self.kl_estimator) * mask).sum(-1)
-            rewards = rewards - self.kl_coef * seq_kl
-            metrics["actor/kl_ref"] = float(masked_mean(kl_estimate(old_logp, ref_logp, self.kl_estimator), mask))
-        adv, std = group_advantages(rewards, self.group_size, self.adv_eps, self.scale_by_std)
-        metrics.update(
-            {
-                "adv/mean": float(adv.mean()),
-                "adv/std": float(adv.std()) if len(adv) > 1 else 0.0,
-                "adv/min": float(adv.min()),
-                "adv/max": float(adv.max()),
-                "reward/zero_std_group_frac": float((std < 1e-8).float().mean()),
-            }
-        )
+        adv = self._advantages(rewards, mask, old_logp, ref_logp, metrics)
 
         t0 = time.perf_counter()
         sums: Dict[str, float] = {}
         grad_norms: List[float] = []
         for _ in range(self.epochs):
-            order = torch.randperm(len(batch)) if num_minibatches > 1 else torch.arange(len(batch))
+            order = torch.randperm(global_rows) if num_minibatches > 1 else torch.arange(global_rows)
+            order = dist.broadcast_tensor(order)  # data parallel: every rank walks rank 0's global mini-batches
             for mb in order.split(self.mini_batch_size):
-                grad_norms.append(self._optimizer_step(batch, mb.tolist(), adv, mask, old_logp, ref_logp, sums))
+                own = dist.local_rows(mb.tolist(), offset, len(batch))  # the rows of this mini-batch this rank holds
+                grad_norms.append(self._optimizer_step(batch, own, adv, mask, old_logp, ref_logp, sums, num_seqs=len(mb)))
         timings["timing/update"] = time.perf_counter() - t0
+        sums = dist.sum_dict(sums)  # data parallel: token-weighted metrics over the global batch
         tokens = max(sums.pop("tokens"), 1.0)
         metrics.update({k: v / tokens for k, v in sums.items()})
         metrics["actor/grad_norm"] = sum(grad_norms) / len(grad_norms)
@@ -183,9 +210,61 @@ class GRPO:
         metrics.update(timings)
         return metrics
 
-    def _optimizer_step(self, batch, mb: List[int], adv, mask, old_logp, ref_logp, sums) -> float:
+    def _overlong(self, batch: RolloutBatch, rewards: torch.Tensor, metrics: Dict[str, float]):
+        """DAPO's overlong handling: ``filter`` masks truncated responses out of the loss (their rewards still
+        count in the group baselines); ``penalty`` adds the soft length punishment to the reward."""
+        if self.overlong == "filter":
+            keep = (~batch.truncated.to(batch.loss_mask.device)).to(batch.loss_mask.dtype)
+            metrics["overlong/filtered_frac"] = float(1.0 - keep.float().mean())
+            batch = dataclasses.replace(batch, loss_mask=batch.loss_mask * keep.unsqueeze(-1))
+        elif self.overlong == "penalty":
+            penalty = overlong_penalty(batch.response_lengths, self.norm_len, self.overlong_buffer, self.overlong_penalty_factor)
+            metrics["overlong/penalised_frac"] = float((penalty < 0).float().mean())
+            metrics["overlong/penalty_mean"] = float(penalty.mean())
+            rewards = rewards + penalty.to(rewards.device)
+        return batch, rewards
+
+    def _advantages(self, rewards, mask, old_logp, ref_logp, metrics: Dict[str, float]) -> torch.Tensor:
+        """Advantages per sequence [B] (grpo, rloo) or per token [B, T] (reinforce_pp); sets ``last_seq_advantages``.
+
+        With ``kl_in=reward`` the KL to the reference enters the reward: summed over the sequence for
+        grpo/rloo (ToolRL's trainer), token by token for reinforce_pp.
+        """
+        token_kl = None
+        if ref_logp is not None and self.kl_in == "reward":
+            token_kl = kl_estimate(old_logp, ref_logp, self.kl_estimator) * mask
+            metrics["actor/kl_ref"] = float(masked_mean(token_kl, mask))
+            if self.adv_estimator != "reinforce_pp":
+                rewards = rewards - self.kl_coef * token_kl.sum(-1)
+        std = rewards.view(-1, self.group_size).std(dim=1)
+        if self.adv_estimator == "grpo":
+            adv, _ = group_advantages(rewards, self.group_size, self.adv_eps, self.scale_by_std)
+            seq_adv, values = adv, adv
+        elif self.adv_estimator == "rloo":
+            adv = rloo_advantages(rewards, self.group_size)
+            seq_adv, values = adv, adv
+        else:
+            adv = reinforce_pp_advantages(rewards, mask, token_kl, self.kl_coef, self.adv_eps)
+            seq_adv, values = masked_mean(adv, mask, dim=-1), adv[mask > 0]
+        self.last_seq_advantages = seq_adv.detach().cpu()
+        if values.numel():
+            metrics.update(
+                {
+                    "adv/mean": float(values.mean()),
+                    "adv/std": float(values.std()) if values.numel() > 1 else 0.0,
+                    "adv/min": float(values.min()),
+                    "adv/max": float(values.max()),
+                }
+            )
+        metrics["reward/zero_std_group_frac"] = float((std < 1e-8).float().mean())
+        return adv
+
+    def _optimizer_step(self, batch, mb: List[int], adv, mask, old_logp, ref_logp, sums, num_seqs: int) -> float:
+        """One optimizer step on rows ``mb`` of this rank's batch, part of a global mini-batch of ``num_seqs``
+        sequences (all of it on one process); the loss denominators are the global mini-batch's."""
         self.optimizer.zero_grad(set_to_none=True)
-        mb_tokens = float(mask[mb].sum().clamp(min=1.0))
+        mb_tokens = max(dist.sum_across(float(mask[mb].sum())), 1.0)
+        mb = by_length(batch, mb, self.micro_batch_size)  # micro-batches of similar lengths: less padding
         for start in range(0, len(mb), self.micro_batch_size):
             idx = mb[start : start + self.micro_batch_size]
             sub = batch.select(idx)
@@ -193,8 +272,11 @@ class GRPO:
             sub_mask = sub.loss_mask.float()
             logp, ent = self._logprobs(self.policy, sub, with_entropy=True)
             old = old_logp[idx, :width] if old_logp is not None else logp.detach()
-            pg, low, high = clipped_surrogate(logp, old, adv[idx], self.clip_low, self.clip_high)
+            sub_adv = adv[idx, :width] if adv.ndim == 2 else adv[idx]  # per token (reinforce_pp) or per sequence
+            pg, low, high = clipped_surrogate(logp, old, sub_adv, self.clip_low, self.clip_high)
             loss_mat = pg
+            if sub.sampling_logprobs is not None:  # an engine that reports log-probs (rollout=vllm)
+                loss_mat = _engine_correction(loss_mat, old, sub, sub_mask, sums)
             kl = None
             if ref_logp is not None:
                 kl = kl_estimate(logp, ref_logp[idx, :width], self.kl_estimator)
@@ -203,7 +285,7 @@ class GRPO:
             if self.entropy_coef:
                 loss_mat = loss_mat - self.entropy_coef * ent
             loss = aggregate_loss(
-                loss_mat, sub_mask, self.loss_agg, num_tokens=mb_tokens, num_seqs=len(mb), norm_len=self.norm_len
+                loss_mat, sub_mask, self.loss_agg, num_tokens=mb_tokens, num_seqs=num_seqs, norm_len=self.norm_len
             )
             loss.backward()
             with torch.no_grad():
@@ -219,6 +301,7 @@ class GRPO:
                     _acc(sums, "actor/kl_ref", float(masked_mean(kl, sub_mask)) * n_tok)
         limit = self.max_grad_norm if self.max_grad_norm > 0 else float("inf")
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        dist.all_reduce_grads(params)  # data parallel: the global mini-batch's gradient, before clipping
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
         self.optimizer.step()
         self.scheduler.step()
@@ -234,8 +317,36 @@ class GRPO:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
+def by_length(batch: RolloutBatch, rows: List[int], micro_batch_size: int) -> List[int]:
+    """``rows`` ordered by (prompt length, completion length), so that each micro-batch of
+    ``micro_batch_size`` rows is trimmed of more padding by ``RolloutBatch.select``; unchanged when
+    they fit in one micro-batch. Losses are sums over micro-batches, so the order changes no result."""
+    if len(rows) <= micro_batch_size:
+        return rows
+    att = batch.attention_mask[rows]
+    prompt = att[:, : batch.prompt_len].sum(-1).tolist()
+    completion = att[:, batch.prompt_len :].sum(-1).tolist()
+    return [r for _, _, r in sorted(zip(prompt, completion, rows))]
+
+
 def _acc(sums: Dict[str, float], key: str, value: float) -> None:
     sums[key] = sums.get(key, 0.0) + value
+
+
+def _engine_correction(loss_mat, old, sub: RolloutBatch, mask, sums: Dict[str, float]):
+    """Log the gap between the trainer's log-probs at sampling time (``old``) and the engine's; with
+    ``sub.meta["is_cap"] > 0`` weight each token by the truncated ratio min(exp(old - engine), is_cap)."""
+    engine = sub.sampling_logprobs.to(old.device)[:, : old.shape[1]]
+    diff = (old.detach() - engine).float()
+    n_tok = float(mask.sum())
+    _acc(sums, "rollout/logprob_diff_abs_mean", float(masked_mean(diff.abs(), mask)) * n_tok)
+    _acc(sums, "rollout/logprob_diff_mean", float(masked_mean(diff, mask)) * n_tok)
+    cap = float(sub.meta.get("is_cap", 0.0) or 0.0)
+    if cap <= 0:
+        return loss_mat
+    weight = diff.exp().clamp(max=cap)
+    _acc(sums, "rollout/is_weight_mean", float(masked_mean(weight, mask)) * n_tok)
+    return loss_mat * weight
 
 
 def _to(batch: RolloutBatch, device) -> RolloutBatch:

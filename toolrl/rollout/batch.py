@@ -61,6 +61,37 @@ class RolloutBatch:
             meta=dict(self.meta),
         )
 
+    @staticmethod
+    def concat(batches: List["RolloutBatch"], pad_id: int = 0) -> "RolloutBatch":
+        """Rows of every batch in order, prompts re-left-padded and completions re-right-padded to common widths.
+
+        ``meta`` is the first batch's (callers merge engine metrics themselves).
+        """
+        if not batches:
+            raise ValueError("RolloutBatch.concat needs at least one batch")
+        if len(batches) == 1:
+            return batches[0]
+        p_width = max(b.prompt_len for b in batches)
+        t_width = max(b.input_ids.shape[1] - b.prompt_len for b in batches)
+        ids, att, loss, logps = [], [], [], []
+        for b in batches:
+            left, right = p_width - b.prompt_len, t_width - (b.input_ids.shape[1] - b.prompt_len)
+            ids.append(torch.nn.functional.pad(b.input_ids, (left, right), value=pad_id))
+            att.append(torch.nn.functional.pad(b.attention_mask, (left, right), value=0))
+            loss.append(torch.nn.functional.pad(b.loss_mask, (0, t_width - b.loss_mask.shape[1]), value=0))
+            if b.sampling_logprobs is not None:
+                logps.append(torch.nn.functional.pad(b.sampling_logprobs, (0, t_width - b.sampling_logprobs.shape[1]), value=0.0))
+        return RolloutBatch(
+            input_ids=torch.cat(ids),
+            attention_mask=torch.cat(att),
+            prompt_len=p_width,
+            loss_mask=torch.cat(loss),
+            texts=[t for b in batches for t in b.texts],
+            truncated=torch.cat([b.truncated for b in batches]),
+            sampling_logprobs=torch.cat(logps) if len(logps) == len(batches) else None,
+            meta=dict(batches[0].meta),
+        )
+
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions that skip left padding, as generate() assigns them."""
