@@ -37,7 +37,8 @@ TABLE_METRICS = (
 PLOT_METRICS = ("reward/total/mean", "reward/*/mean", "eval/*/total/mean")  # the total, every component, eval
 # config keys that differ between runs without being an ablation factor
 IGNORED_PARAMS = ("output_dir", "output_root", "run_name", "seed", "sweep.", "hydra.", "logger.", "trainer.device",
-                  "rollout.progress", "model.tiny.tokenizer", "model.path")
+                  "rollout.progress", "model.tiny.tokenizer", "model.path", "model.warm_start.cache_dir",
+                  "model.warm_start.threads", "resume")
 
 
 class CompareError(RuntimeError):
@@ -134,8 +135,13 @@ class MlflowStore:
     def history(self, run: RunInfo, keys: Sequence[str]) -> List[Tuple[str, int, float]]:
         rows = []
         for key in keys:
+            # a resumed run re-logs the steps between its checkpoint and the kill: the latest value of a step wins
+            latest: Dict[int, Tuple[int, float]] = {}
             for m in self.client.get_metric_history(run.run_id, key):
-                rows.append((key, int(m.step), float(m.value)))
+                stamp = int(m.timestamp)
+                if int(m.step) not in latest or stamp >= latest[int(m.step)][0]:
+                    latest[int(m.step)] = (stamp, float(m.value))
+            rows.extend((key, step, value) for step, (_, value) in sorted(latest.items()))
         return rows
 
 

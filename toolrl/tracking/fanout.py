@@ -111,21 +111,34 @@ class Trackers:
                     log.debug("%s.%s failed again: %s", tracker.name, method, exc)
 
 
-def build_trackers(cfg: Any, *, run_name: str, tags: Mapping[str, str], run_dir: Path, output_root: Path) -> Trackers:
+def build_trackers(
+    cfg: Any,
+    *,
+    run_name: str,
+    tags: Mapping[str, str],
+    run_dir: Path,
+    output_root: Path,
+    resume_ids: Optional[Mapping[str, str]] = None,
+) -> Trackers:
     """The trackers ``cfg`` (a :class:`toolrl.config.LoggerConfig`) selects; ``mlflow``/``wandb`` None = off.
+
+    ``resume_ids`` (tracker name -> run id, from :attr:`Trackers.run_ids` of a killed run) reopens
+    those runs instead of starting new ones; a tracker without an id there starts a new run.
 
     The W&B group is ``logger.wandb.group``, else the run's ``sweep`` tag (so a sweep's runs group together).
     Raises :class:`toolrl.tracking.TrackerError` when a tracker cannot start; a run already opened
     in another tracker is then closed as FAILED rather than left RUNNING.
     """
     trackers: List[Tracker] = []
+    ids = dict(resume_ids or {})
     try:
         if cfg.mlflow is not None:
             from toolrl.tracking.mlflow_tracker import MlflowTracker
 
             m = cfg.mlflow
             trackers.append(
-                MlflowTracker(m.experiment, m.tracking_uri, run_name=run_name, tags=tags, output_root=Path(output_root))
+                MlflowTracker(m.experiment, m.tracking_uri, run_name=run_name, tags=tags, output_root=Path(output_root),
+                              run_id=ids.get("mlflow"))
             )
         if cfg.wandb is not None:
             from toolrl.tracking.wandb_tracker import WandbTracker, resolve_mode
@@ -138,7 +151,7 @@ def build_trackers(cfg: Any, *, run_name: str, tags: Mapping[str, str], run_dir:
                 group = w.group or tags.get("sweep")
                 trackers.append(
                     WandbTracker(w.project, entity=w.entity, group=group, mode=mode, run_name=run_name, tags=tags,
-                                 run_dir=Path(run_dir))
+                                 run_dir=Path(run_dir), run_id=ids.get("wandb"))
                 )
     except BaseException:
         for tracker in trackers:

@@ -115,8 +115,16 @@ class MlflowTracker:
     name = "mlflow"
 
     def __init__(
-        self, experiment: str, tracking_uri: Optional[str], *, run_name: str, tags: Mapping[str, str], output_root: Path
+        self,
+        experiment: str,
+        tracking_uri: Optional[str],
+        *,
+        run_name: str,
+        tags: Mapping[str, str],
+        output_root: Path,
+        run_id: Optional[str] = None,
     ):
+        """Start a run, or with ``run_id`` reopen that run (a resumed training run) and mark it RUNNING."""
         from mlflow import MlflowClient
 
         self.uri = resolve_tracking_uri(tracking_uri, output_root)
@@ -129,8 +137,12 @@ class MlflowTracker:
         try:
             with _fail_fast():
                 self.client = MlflowClient(tracking_uri=self.uri)
-                self.experiment_id = self._experiment_id(artifacts)
-                run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+                if run_id is not None:
+                    run = self._reopen(run_id)
+                    self.experiment_id = run.info.experiment_id
+                else:
+                    self.experiment_id = self._experiment_id(artifacts)
+                    run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         except TrackerError:
             raise
         except Exception as exc:
@@ -140,6 +152,22 @@ class MlflowTracker:
             ) from exc
         self.run_id = run.info.run_id
         self._closed = False
+
+    def _reopen(self, run_id: str):
+        try:
+            run = self.client.get_run(run_id)
+        except Exception as exc:
+            raise TrackerError(
+                f"cannot reopen MLflow run {run_id} to resume it: not found in {redact(self.uri)} ({exc}). "
+                f"Point {CONFIG_KEY} (or $MLFLOW_TRACKING_URI) at the store the run was logged to."
+            ) from exc
+        if run.info.lifecycle_stage == "deleted":
+            raise TrackerError(
+                f"MLflow run {run_id} in {redact(self.uri)} is deleted: restore it (`mlflow runs restore "
+                f"--run-id {run_id}`) to resume into it"
+            )
+        self.client.update_run(run_id, status="RUNNING")
+        return run
 
     def _experiment_id(self, artifact_location: Optional[str]) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)

@@ -70,7 +70,10 @@ class WandbTracker:
         run_dir: Path,
         entity: Optional[str] = None,
         group: Optional[str] = None,
+        run_id: Optional[str] = None,
     ):
+        """Start a run, or with ``run_id`` continue that run (``resume="allow"``: offline, a new
+        ``offline-run-*`` folder with the same id, which ``wandb sync`` appends to the run)."""
         import wandb
 
         if mode not in ("online", "offline"):
@@ -87,6 +90,8 @@ class WandbTracker:
                 config=None,
                 dir=str(Path(run_dir).resolve()),
                 mode=mode,
+                id=run_id,
+                resume="allow" if run_id else None,
                 reinit="create_new",  # several runs in one process (tests, sweeps in-process)
                 settings=wandb.Settings(console="off", quiet=True),  # quiet, not silent: keep its warnings
             )

@@ -158,3 +158,27 @@ def test_find_store_looks_in_the_parents(tmp_path, monkeypatch):
     assert find_store("outputs/mlflow.db", tmp_path / "notebooks") == str(tmp_path / "outputs" / "mlflow.db")
     assert find_store("wandb:team/proj") == "wandb:team/proj"
     assert find_store("nowhere/x.db", tmp_path) == "nowhere/x.db"
+
+
+def test_a_resumed_runs_relogged_steps_count_once_with_the_latest_value(tmp_path):
+    """A run resumed from its step-2 checkpoint logs steps 3.. again; the table and curves read the re-run's values."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from toolrl.compare.runs import MlflowStore
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("toolrl"), tags={"sweep": "resumed"})
+    run_id = run.info.run_id
+    t0 = int(time.time() * 1000)
+    first = [Metric("reward/total/mean", v, t0 + s, s) for s, v in [(1, 0.1), (2, 0.2), (3, 0.25)]]  # killed after 3
+    again = [Metric("reward/total/mean", v, t0 + 1000 + s, s) for s, v in [(3, 0.3), (4, 0.4)]]  # resumed at step 3
+    client.log_batch(run_id, metrics=first)
+    client.log_batch(run_id, metrics=again)
+    client.set_terminated(run_id)
+    store = MlflowStore(uri)
+    (info,) = [r for r in store.runs() if r.run_id == run_id]
+    assert store.history(info, ["reward/total/mean"]) == [
+        ("reward/total/mean", 1, 0.1), ("reward/total/mean", 2, 0.2),
+        ("reward/total/mean", 3, 0.3), ("reward/total/mean", 4, 0.4)]

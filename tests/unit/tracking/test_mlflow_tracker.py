@@ -103,6 +103,27 @@ def test_failed_and_killed_runs_and_two_runs_in_one_process(store):
     assert len(set(runs)) == 2
 
 
+def test_a_resumed_run_reopens_the_same_mlflow_run(store):
+    logger = mlflow_logger(experiment="resume")
+    first = build_trackers(logger, run_name="r", tags={"seed": "0"}, run_dir=store, output_root=store)
+    run_id = first.run_ids["mlflow"]
+    first.log_metrics({"loss": 1.0}, step=1)
+    first.log_metrics({"loss": 0.9}, step=2)  # logged after the checkpoint of step 1, then the run was killed
+    again = build_trackers(logger, run_name="r", tags={}, run_dir=store, output_root=store, resume_ids={"mlflow": run_id})
+    client = MlflowClient(tracking_uri=f"sqlite:///{store.resolve()}/mlflow.db")
+    assert again.run_ids == {"mlflow": run_id} and client.get_run(run_id).info.status == "RUNNING"
+    time.sleep(0.01)  # the re-logged value gets a later timestamp (ms)
+    again.log_metrics({"loss": 0.8}, step=2)
+    again.close()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["loss"] == 0.8  # MLflow's latest: the re-logged value
+    history = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, "loss"))
+    assert [(s, v) for s, _, v in history] == [(1, 1.0), (2, 0.9), (2, 0.8)]  # both values of step 2 are kept
+    assert {s: v for s, _, v in history} == {1: 1.0, 2: 0.8}  # the last value per step is the resumed run's
+    with pytest.raises(TrackerError, match="cannot reopen MLflow run nope"):
+        build_trackers(logger, run_name="r", tags={}, run_dir=store, output_root=store, resume_ids={"mlflow": "nope"})
+
+
 def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()

@@ -2,6 +2,7 @@
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,17 @@ def read_records(path: Path):
     return records
 
 
+def finished_records(path: Path, timeout: float = 20.0):
+    """The records of a closed run's .wandb file: wandb-core may still be writing it when finish() returns
+    (seen with wandb 0.31 on a loaded machine), so wait for its exit record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = read_records(path)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
 def history(records):
     """{step: {key: value_json}} from the history records."""
     out = {}
@@ -75,7 +87,7 @@ def test_auto_without_a_login_logs_offline_under_the_run_dir(no_login, tmp_path)
     assert (offline / "files" / CONFIG_YAML).read_text() == "algo:\n  lr: 1.0e-06\n"
     assert list((offline / "files" / "media" / "table").glob("samples_*.table.json"))
     (wandb_file,) = offline.glob(f"run-{run_id}.wandb")
-    records = read_records(wandb_file)
+    records = finished_records(wandb_file)
     steps = history(records)
     assert {s: float(steps[s]["reward/total/mean"]) for s in (1, 2, 3)} == {1: 0.25, 2: 0.5, 3: 0.75}
     assert steps[2]["eval/pass_4"] == "1" and "bad" not in steps[2] and "samples" in steps[3]
@@ -98,7 +110,7 @@ def test_mlflow_and_wandb_together_and_a_failed_run(no_login, tmp_path, monkeypa
     trackers.log_metrics({"x": 1.0}, step=1)
     trackers.close("FAILED")
     (wandb_file,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
-    (exit_record,) = [r.exit for r in read_records(wandb_file) if r.WhichOneof("record_type") == "exit"]
+    (exit_record,) = [r.exit for r in finished_records(wandb_file) if r.WhichOneof("record_type") == "exit"]
     assert exit_record.exit_code == 1
     from mlflow import MlflowClient
 
@@ -127,3 +139,22 @@ def test_disabled_builds_nothing(no_login, tmp_path):
     trackers.log_metrics({"x": 1.0}, step=1)
     trackers.close()
     assert trackers.run_ids == {} and not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_continues_the_same_offline_run_id(no_login, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = LoggerConfig(name="wandb", wandb=WandbConfig(mode="offline"))
+    first = build_trackers(cfg, run_name="r", tags=TAGS, run_dir=run_dir, output_root=tmp_path)
+    run_id = first.run_ids["wandb"]
+    first.log_metrics({"loss": 1.0}, step=1)
+    first.close("FAILED")
+    again = build_trackers(cfg, run_name="r", tags=TAGS, run_dir=run_dir, output_root=tmp_path,
+                           resume_ids={"wandb": run_id, "mlflow": "ignored: no MLflow tracker"})
+    assert again.run_ids == {"wandb": run_id}
+    again.log_metrics({"loss": 0.5}, step=2)
+    again.close()
+    folders = sorted((run_dir / "wandb").glob("offline-run-*"))
+    files = [file for f in folders for file in f.glob("run-*.wandb")]  # offline: one folder per session
+    assert len(folders) == 2 and [f.name for f in files] == [f"run-{run_id}.wandb"] * 2
+    losses = [{s: float(h["loss"]) for s, h in history(finished_records(f)).items()} for f in files]
+    assert sorted(losses, key=str) == [{1: 1.0}, {2: 0.5}]
