@@ -97,6 +97,11 @@ class MultiTurnRollout:
     def max_prompt_length(self) -> int:
         return self.engine.max_prompt_length
 
+    def __getattr__(self, name: str):
+        if name == "sync_weights" and "engine" in self.__dict__ and hasattr(self.engine, "sync_weights"):
+            return self.engine.sync_weights  # engines with their own copy of the weights (rollout=vllm)
+        raise AttributeError(name)
+
     # ------------------------------------------------------------------ the loop
 
     def generate(self, prompts: Sequence[str], n: int = 1, greedy: bool = False, desc: str = "generate") -> RolloutBatch:
