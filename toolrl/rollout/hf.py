@@ -3,6 +3,10 @@
 Simplification: one generate() call per chunk of ``batch_size`` sequences; samples of one prompt
 are contiguous (``[p0, p0, ..., p1, p1, ...]``), which is the group layout GRPO expects.
 
+Shared prompt prefill: the ``n`` samples of a prompt start from the same tokens, so the prompt's KV
+cache is computed once per distinct prompt in a chunk and copied to its rows before sampling
+(``prefill_once``); docs/performance.md has what it saves.
+
 :meth:`HFRollout.continue_sequences` is the primitive the multi-turn loop (rollout/multiturn.py)
 drives: continue given token sequences until EOS, a per-row stop string or a per-row token budget,
 calling back as soon as a row stops at a stop string (so its tool call can start while the other rows
@@ -17,7 +21,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
-from toolrl.rollout.batch import RolloutBatch
+from toolrl.rollout.batch import RolloutBatch, position_ids
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,16 @@ class _StopWatch:
         return done
 
 
+def lengths_to_eos(new: torch.Tensor, eos_ids) -> torch.Tensor:
+    """Tokens of each row of ``new`` [B, T] up to and including its first EOS (T when it has none), without a
+    Python loop over tokens."""
+    is_eos = torch.isin(new, torch.tensor(sorted(eos_ids), dtype=new.dtype, device=new.device))
+    return torch.where(is_eos.any(-1), is_eos.int().argmax(-1) + 1, torch.full_like(new[:, 0], new.shape[1]))
+
+
 class HFRollout:
+    prefill_once = True  # one prompt prefill per distinct prompt of a chunk (False: transformers' own, per row)
+
     def __init__(
         self,
         *,
@@ -116,14 +129,15 @@ class HFRollout:
         starts = range(0, len(rows), self.batch_size)
         bar = tqdm(starts, desc=desc, unit="chunk", disable=not self.progress or len(starts) < 2, leave=False)
         for start in bar:
-            chunks.append(self._generate_chunk(rows[start : start + self.batch_size], greedy, device))
+            chunks.append(self._generate_chunk(rows[start : start + self.batch_size], greedy, device, share=n > 1))
         if was_training:
             self.model.train()
         return self._assemble(chunks, rows)
 
     def _generate_chunk(self, rows: List[List[int]], greedy: bool, device, max_new_tokens: Optional[int] = None,
-                        watch: Optional[Callable[[int], _StopWatch]] = None) -> List[List[int]]:
-        """New tokens of each row, cut after its first EOS (``watch(width)`` builds an extra stopping criterion)."""
+                        watch: Optional[Callable[[int], _StopWatch]] = None, share: bool = False) -> List[List[int]]:
+        """New tokens of each row, cut after its first EOS (``watch(width)`` builds an extra stopping criterion;
+        ``share``: rows may repeat a prompt, whose prefill is then computed once)."""
         from transformers import StoppingCriteriaList
 
         width = max(len(r) for r in rows)
@@ -141,12 +155,34 @@ class HFRollout:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0)
+        if share and self.prefill_once:
+            cache = self._shared_prefill(rows, ids, att, device)
+            if cache is not None:
+                kwargs["past_key_values"] = cache
         out = self.model.generate(input_ids=ids.to(device), attention_mask=att.to(device), use_cache=True, **kwargs)
-        completions = []
-        for row in out[:, width:].tolist():
-            cut = next((j + 1 for j, tok in enumerate(row) if tok in self.eos_ids), len(row))
-            completions.append(row[:cut])
-        return completions
+        new = out[:, width:]
+        return [row[:n] for row, n in zip(new.tolist(), lengths_to_eos(new, self.eos_ids).tolist())]
+
+    def _shared_prefill(self, rows: List[List[int]], ids: torch.Tensor, att: torch.Tensor, device):
+        """The KV cache of every row's prompt but its last token, computed once per distinct prompt and
+        copied to the rows that repeat it; None when no prompt repeats. generate() then starts from it."""
+        from transformers import DynamicCache
+
+        first: dict = {}
+        index = [first.setdefault(tuple(r), i) for i, r in enumerate(rows)]  # each row -> first row with its prompt
+        distinct = sorted(set(index))
+        if len(distinct) == len(rows) or ids.shape[1] < 2:
+            return None
+        position = {row: k for k, row in enumerate(distinct)}
+        u_ids, u_att = ids[distinct, :-1], att[distinct, :-1]
+        try:
+            cache = DynamicCache(config=self.model.config)  # transformers >= 4.56: layer types from the config
+        except TypeError:
+            cache = DynamicCache()
+        self.model(input_ids=u_ids.to(device), attention_mask=u_att.to(device), position_ids=position_ids(u_att).to(device),
+                   past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.reorder_cache(torch.tensor([position[i] for i in index], dtype=torch.long, device=device))
+        return cache
 
     @torch.inference_mode()
     def continue_sequences(
