@@ -15,3 +15,7 @@ os.environ.update(
     }
 )
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+# model=tiny's warm start (trained on first use, keyed by its recipe hash) is shared by every test and subprocess
+# that needs it, and across sessions, whatever output_root a test gives (toolrl/models/warmstart.py)
+os.environ.setdefault("TOOLRL_WARM_START_CACHE", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                              "outputs", "cache", "tiny_warm"))

@@ -47,8 +47,8 @@ def test_smoke_run_logs_everything_to_mlflow_and_wandb(tmp_path):
     assert len(runs) == 1
     run = runs[0]
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "grpo-finegrained-dynamic-tiny-s0"
-    for key, value in {"algo": "grpo", "reward": "finegrained", "schedule": "dynamic", "model": "tiny", "seed": "0"}.items():
+    assert run.info.run_name == "grpo-finegrained-dynamic-tiny_random-s0"
+    for key, value in {"algo": "grpo", "reward": "finegrained", "schedule": "dynamic", "model": "tiny_random", "seed": "0"}.items():
         assert run.data.tags[key] == value
     assert run.data.params["algo.kl_coef"] == "0.01" and run.data.params["reward.granularity"] == "finegrained"
     missing = [k for k in STEP_METRICS + EVAL_METRICS if k not in run.data.metrics]
@@ -84,7 +84,7 @@ def test_a_fixed_seed_reproduces_a_cpu_run_exactly(tmp_path):
 
 def test_sft_then_grpo_from_its_checkpoint(tmp_path):
     """The paper's SFT -> RL pipeline in two commands: an SFT run, then GRPO with model.init_from=<that run>."""
-    train(tmp_path, "algo=sft", "data=synthetic_tools", "algo.batch_size=4", "algo.micro_batch_size=2", "trainer.total_steps=2",
+    train(tmp_path, "algo=sft", "model=tiny_random", "data=synthetic_tools", "algo.batch_size=4", "algo.micro_batch_size=2", "trainer.total_steps=2",
           "trainer.val_every=2", "rollout.max_new_tokens=16", "data.max_val_rows=2", "logger=mlflow", name="sft", preset="seed=0")
     train(tmp_path, "data=synthetic_tools", f"model.init_from={tmp_path / 'sft'}", "data.max_val_rows=2",
           "logger=mlflow", name="grpo")

@@ -109,7 +109,7 @@ def test_every_point_of_the_grid_composes_and_validates(path, tmp_path):
     for overrides in points:
         conf = validate(compose_sweep(path.stem, overrides, tmp_path))
         assert conf.sweep.name == path.stem and conf.sweep.factors == factors
-        assert conf.model.name == "tiny" and conf.trainer.total_steps == 20 and conf.run_name is None
+        assert conf.model.name == "tiny_random" and conf.trainer.total_steps == 20 and conf.run_name is None
         values = dict(o.split("=", 1) for o in overrides)
         for f in factors:
             seen[f].add(values[f])
@@ -143,7 +143,7 @@ def test_the_papers_setting_is_one_override_away(path, tmp_path):
         if values.get("scale") == "dynamic":
             assert conf.reward.schedule.name == "dynamic"
     small = validate(compose_sweep(path.stem, ["experiment=smoke"] if "toolrl" in path.stem else [], tmp_path))
-    assert small.model.name == "tiny"
+    assert small.model.name == "tiny_random"
 
 
 @pytest.mark.parametrize("launcher, target", [("joblib", "JoblibLauncher"), ("submitit_slurm", "SlurmLauncher"),
@@ -203,7 +203,7 @@ def test_a_wandb_spec_runs_the_same_grid_as_its_hydra_sweep(path, tmp_path):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             conf = validate(compose(config_name="config", overrides=[*args, f"output_dir={tmp_path}"]))
         assert conf.sweep.name == path.stem and conf.sweep.factors == load(hydra_file)["sweep"]["factors"]
-        assert conf.model.name == "tiny" and conf.logger.name == "wandb"
+        assert conf.model.name == "tiny_random" and conf.logger.name == "wandb"
 
 
 # ----------------------------------------------------------------------------- a real sweep

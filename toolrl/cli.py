@@ -2,6 +2,7 @@
 
     toolrl score --pred FILE_OR_TEXT --gold FILE_OR_TEXT [--reward finegrained] [--step 0] [overrides...]
     toolrl build-tokenizer --out DIR
+    toolrl merge-lora CHECKPOINT_OR_RUN_DIR OUT_DIR [--base MODEL]
     toolrl info
 """
 
@@ -51,6 +52,14 @@ def cmd_build_tokenizer(args: argparse.Namespace) -> int:
     return build_tokenizer.main(["--out", args.out])
 
 
+def cmd_merge_lora(args: argparse.Namespace) -> int:
+    from toolrl.models.lora import merge_lora
+
+    out = merge_lora(args.checkpoint, args.out_dir, base=args.base)
+    print(f"merged model written to {out} (load it with model.path={out} or AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import importlib.metadata as md
 
@@ -82,6 +91,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     tok = sub.add_parser("build-tokenizer", help="rebuild the tiny model's offline tokenizer")
     tok.add_argument("--out", default=str(Path(__file__).parent / "assets" / "tiny_tokenizer"))
     tok.set_defaults(fn=cmd_build_tokenizer)
+
+    merge = sub.add_parser("merge-lora", help="fold a LoRA checkpoint's adapter into its base and save a plain model")
+    merge.add_argument("checkpoint", help="a LoRA checkpoint dir, or a run dir (its latest checkpoint)")
+    merge.add_argument("out_dir", help="where to write the merged model and tokenizer")
+    merge.add_argument("--base", default=None, help="base model (hub id or dir) instead of the one the run's config.yaml names")
+    merge.set_defaults(fn=cmd_merge_lora)
 
     info = sub.add_parser("info", help="versions, devices and where the configs are")
     info.set_defaults(fn=cmd_info)

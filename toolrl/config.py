@@ -43,6 +43,35 @@ class TinyModelConfig:
 
 
 @dataclass
+class LoraConfig:
+    enabled: bool = False  # train LoRA adapters (PEFT) instead of every weight; the reference is the adapter disabled
+    r: int = 16  # rank of each adapter
+    alpha: float = 32.0  # scale of the update is alpha / r
+    dropout: float = 0.0  # on the adapter's input; keep 0 for RL (old and new log-probs must match on-policy)
+    target_modules: List[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )  # module names that get an adapter: attention and MLP projections of Qwen2 / Llama
+    bias: str = choice("none", "all", "lora_only")  # which biases train along with the adapters
+
+
+@dataclass
+class WarmStartConfig:
+    """SFT of the config-built tiny model on a synthetic task, trained on first use and cached (toolrl/models/warmstart.py)."""
+
+    source: str = "synthetic:tools?n=2000&seed=0"  # rows it trains on (their training split only, as data= splits them)
+    val_fraction: float = 0.1  # held out exactly as data=synthetic_tools holds them out; never trained on
+    split_seed: int = 31415  # the split's shuffle seed (data.split_seed)
+    steps: int = 60  # optimizer steps
+    batch_size: int = 16  # examples per step
+    lr: float = 1e-2  # AdamW learning rate (a 1M-parameter model from scratch takes a large one)
+    lr_scheduler: str = choice("cosine", "constant", "linear")
+    warmup_ratio: float = 0.05  # share of the steps warming up the LR
+    seed: int = 0  # initial weights and example order (independent of the run's seed)
+    threads: Optional[int] = None  # torch CPU threads while it trains; None = torch's default (not part of the recipe)
+    cache_dir: str = "outputs/cache/tiny_warm"  # <cache_dir>/<recipe hash>/ holds the checkpoint (not part of the recipe)
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
     path: Optional[str] = None  # hub id or local dir; None builds the tiny model from `tiny`
@@ -53,6 +82,8 @@ class ModelConfig:
     trust_remote_code: bool = False
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     init_from: Optional[str] = None  # a checkpoint dir or a finished run dir (its latest checkpoint): SFT -> RL
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    warm_start: Optional[WarmStartConfig] = None  # tiny model only: start from its cached SFT warm start; None = random init
 
 
 # ----------------------------------------------------------------------------- algorithm
@@ -82,6 +113,46 @@ class GRPOConfig:
     kl_estimator: str = choice("k1", "k3")
     kl_in: str = choice("loss", "reward")
     entropy_coef: float = 0.0
+    adv_estimator: str = choice("grpo", "rloo", "reinforce_pp")  # group-normalised | leave-one-out | batch-whitened returns
+    overlong: str = choice("none", "filter", "penalty")  # DAPO: truncated responses out of the loss | soft length penalty
+    overlong_buffer: Optional[int] = None  # penalty: ramp over the last N tokens before the cap; None = a fifth of rollout.max_new_tokens
+    overlong_penalty_factor: float = 1.0  # penalty: reward subtracted at rollout.max_new_tokens
+    dynamic_sampling: str = choice("none", "drop", "resample")  # DAPO: drop groups whose rewards are all equal | and draw more
+    max_resample_rounds: int = 0  # resample: extra generation rounds per step at most
+
+
+@dataclass
+class PPOConfig:
+    _target_: str = "toolrl.algos.ppo.PPO"
+    name: str = "ppo"
+    group_size: int = 1  # samples per prompt (ToolRL's PPO: 1)
+    prompts_per_step: int = 16
+    mini_batch_size: int = 16
+    micro_batch_size: int = 4
+    epochs: int = 1
+    lr: float = 1e-6  # actor
+    weight_decay: float = 0.0
+    adam_betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    lr_scheduler: str = choice("constant", "linear", "cosine")
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    loss_agg: str = choice("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+    kl_coef: float = 0.001  # in-reward KL coefficient (initial value of an adaptive controller); 0 = no reference
+    kl_estimator: str = choice("k1", "k3")
+    kl_ctrl: str = choice("fixed", "adaptive")
+    target_kl: float = 0.1  # adaptive: KL per token the controller steers to
+    kl_horizon: int = 10000  # adaptive: sequences over which the coefficient may move by 20%
+    entropy_coef: float = 0.0
+    critic: str = choice("separate", "shared")  # value head on a copy of the backbone | on the policy's backbone
+    critic_lr: float = 1e-5
+    critic_warmup_steps: int = 0  # trainer steps that update only the critic
+    vf_coef: float = 0.5  # critic=shared: weight of the value loss in the policy loss
+    cliprange_value: float = 0.5
+    gamma: float = 1.0
+    lam: float = 1.0
+    whiten_advantages: bool = True
 
 
 @dataclass
@@ -238,6 +309,28 @@ class HFRolloutConfig:
     progress: bool = True
 
 
+@dataclass
+class VllmRolloutConfig:
+    _target_: str = "toolrl.rollout.vllm.VllmRollout"
+    name: str = "vllm"
+    max_prompt_length: int = 2048
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 0  # prompts per engine call; 0 = the whole batch in one call
+    progress: bool = False
+    dtype: str = choice("auto", "float32", "bfloat16", "float16")  # engine dtype; auto = the model's
+    max_model_len: Optional[int] = None  # None = max_prompt_length + max_new_tokens
+    gpu_memory_utilization: float = 0.5  # share of GPU memory for weights + KV cache (ignored on CPU)
+    kv_cache_memory_bytes: Optional[int] = None  # explicit KV cache size; needed on CPU (else ~12 GiB)
+    enforce_eager: bool = True  # no CUDA graphs / compilation
+    tensor_parallel_size: int = 1
+    sleep_between_steps: bool = False  # free engine memory during the update (CUDA only)
+    enable_prefix_caching: bool = True
+    seed: int = 0
+    is_cap: float = 0.0  # truncated importance-sampling correction cap; 0 = off
+
+
 # ----------------------------------------------------------------------------- loggers
 
 
@@ -304,6 +397,7 @@ class Config:
     run_name: Optional[str] = None
     output_root: str = "outputs"
     output_dir: str = MISSING
+    resume: Optional[str] = None  # null | auto | a run dir or checkpoint dir: continue a killed run (toolrl.resume)
 
 
 # ----------------------------------------------------------------------------- evaluation (conf/eval, evaluate.py)
@@ -406,6 +500,7 @@ SCHEMAS = {
     "schema_model": (ModelConfig, "model"),
     "schema_algo_grpo": (GRPOConfig, "algo"),
     "schema_algo_sft": (SFTConfig, "algo"),
+    "schema_algo_ppo": (PPOConfig, "algo"),
     "schema_reward_toolrl": (RewardConfig, "reward"),
     "schema_tool_function_call": (FunctionCallToolConfig, "tool"),
     "schema_tool_python": (PythonToolConfig, "tool"),
@@ -414,6 +509,7 @@ SCHEMAS = {
     "schema_data_math": (MathDataConfig, "data"),
     "schema_data": (DataConfig, "data"),
     "schema_rollout_hf": (HFRolloutConfig, "rollout"),
+    "schema_rollout_vllm": (VllmRolloutConfig, "rollout"),
     "schema_logger": (LoggerConfig, "logger"),
     "schema_evaluate": (EvaluateConfig, None),
     "schema_eval_bfcl": (BfclEvalConfig, "eval"),
@@ -502,12 +598,22 @@ def validate(cfg: DictConfig) -> Config:
             errors.append("algo.group_size must be >= 2: GRPO normalises rewards within a group")
         if algo.clip_low < 0 or algo.clip_high < 0:
             errors.append("algo.clip_low and algo.clip_high must be >= 0")
+        _check_grpo_variants(obj, errors)
+    if isinstance(algo, PPOConfig):
+        _check_ppo(algo, errors)
     if isinstance(algo, SFTConfig):
         _positive(errors, **{"algo.batch_size": algo.batch_size, "algo.micro_batch_size": algo.micro_batch_size, "algo.lr": algo.lr})
         if algo.micro_batch_size > 0 and algo.batch_size % algo.micro_batch_size:
             errors.append(f"algo.micro_batch_size={algo.micro_batch_size} must divide algo.batch_size={algo.batch_size}")
         if not 0.0 <= algo.warmup_ratio < 1.0:
             errors.append(f"algo.warmup_ratio={algo.warmup_ratio} must be in [0, 1)")
+    if isinstance(obj.model, ModelConfig) and obj.model.lora.enabled:
+        lora = obj.model.lora
+        _positive(errors, **{"model.lora.r": lora.r, "model.lora.alpha": lora.alpha})
+        if not 0.0 <= lora.dropout < 1.0:
+            errors.append(f"model.lora.dropout={lora.dropout} must be in [0, 1)")
+        if not lora.target_modules:
+            errors.append("model.lora.target_modules=[] adapts nothing; name modules such as q_proj, v_proj")
     if isinstance(obj.data, DataConfig) and not 0.0 <= obj.data.val_fraction < 1.0:
         errors.append(f"data.val_fraction={obj.data.val_fraction} must be in [0, 1)")
     if isinstance(obj.rollout, HFRolloutConfig):
@@ -521,11 +627,106 @@ def validate(cfg: DictConfig) -> Config:
         )
         if not 0.0 < obj.rollout.top_p <= 1.0:
             errors.append(f"rollout.top_p={obj.rollout.top_p} must be in (0, 1]")
+    if isinstance(obj.rollout, VllmRolloutConfig):
+        _check_vllm(obj.rollout, errors)
     _positive(errors, **{"trainer.total_steps": obj.trainer.total_steps, "trainer.epochs": obj.trainer.epochs})
     _check_torl(obj, errors)
+    _check_warm_start(obj.model, errors)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     return obj
+
+
+def _check_grpo_variants(obj: Any, errors: List[str]) -> None:
+    """Rules of the advantage estimators, overlong handling and dynamic sampling."""
+    algo = obj.algo
+    if algo.overlong_buffer is not None and algo.overlong_buffer < 0:
+        errors.append(f"algo.overlong_buffer={algo.overlong_buffer} must be >= 0")
+    if algo.overlong_penalty_factor < 0:
+        errors.append(f"algo.overlong_penalty_factor={algo.overlong_penalty_factor} must be >= 0")
+    cap = getattr(obj.rollout, "max_new_tokens", None)
+    if algo.overlong == "penalty" and None not in (cap, algo.overlong_buffer) and algo.overlong_buffer > cap:
+        errors.append(f"algo.overlong_buffer={algo.overlong_buffer} must be <= rollout.max_new_tokens={cap}")
+    if algo.max_resample_rounds < 0:
+        errors.append(f"algo.max_resample_rounds={algo.max_resample_rounds} must be >= 0")
+    if algo.dynamic_sampling == "resample" and algo.max_resample_rounds == 0:
+        errors.append("algo.dynamic_sampling=resample needs algo.max_resample_rounds > 0 (else use dynamic_sampling=drop)")
+
+
+def _check_ppo(algo: "PPOConfig", errors: List[str]) -> None:
+    """Rules of PPO: batch divisibility as GRPO (any group size), GAE and critic ranges."""
+    _positive(
+        errors,
+        **{
+            "algo.group_size": algo.group_size,
+            "algo.prompts_per_step": algo.prompts_per_step,
+            "algo.mini_batch_size": algo.mini_batch_size,
+            "algo.micro_batch_size": algo.micro_batch_size,
+            "algo.epochs": algo.epochs,
+            "algo.lr": algo.lr,
+            "algo.critic_lr": algo.critic_lr,
+            "algo.cliprange_value": algo.cliprange_value,
+        },
+    )
+    batch = algo.group_size * algo.prompts_per_step
+    if algo.mini_batch_size > 0 and batch % algo.mini_batch_size:
+        errors.append(
+            f"algo.mini_batch_size={algo.mini_batch_size} must divide the batch "
+            f"algo.prompts_per_step*algo.group_size={batch}"
+        )
+    if algo.micro_batch_size > 0 and algo.mini_batch_size % algo.micro_batch_size:
+        errors.append(f"algo.micro_batch_size={algo.micro_batch_size} must divide algo.mini_batch_size={algo.mini_batch_size}")
+    for key in ("gamma", "lam"):
+        if not 0.0 <= getattr(algo, key) <= 1.0:
+            errors.append(f"algo.{key}={getattr(algo, key)} must be in [0, 1]")
+    if algo.clip_low < 0 or algo.clip_high < 0:
+        errors.append("algo.clip_low and algo.clip_high must be >= 0")
+    if algo.kl_coef < 0 or algo.vf_coef < 0 or algo.critic_warmup_steps < 0:
+        errors.append("algo.kl_coef, algo.vf_coef and algo.critic_warmup_steps must be >= 0")
+    if algo.kl_ctrl == "adaptive":
+        if algo.kl_coef <= 0:
+            errors.append("algo.kl_ctrl=adaptive needs algo.kl_coef > 0 (its starting value; 0 loads no reference model)")
+        _positive(errors, **{"algo.target_kl": algo.target_kl, "algo.kl_horizon": algo.kl_horizon})
+
+
+def _check_vllm(r: VllmRolloutConfig, errors: List[str]) -> None:
+    _positive(
+        errors,
+        **{
+            "rollout.max_new_tokens": r.max_new_tokens,
+            "rollout.max_prompt_length": r.max_prompt_length,
+            "rollout.tensor_parallel_size": r.tensor_parallel_size,
+            "rollout.kv_cache_memory_bytes": r.kv_cache_memory_bytes,
+            "rollout.max_model_len": r.max_model_len,
+        },
+    )
+    if r.batch_size < 0:
+        errors.append(f"rollout.batch_size={r.batch_size} must be >= 0 (0 = the whole batch in one engine call)")
+    if not 0.0 < r.top_p <= 1.0:
+        errors.append(f"rollout.top_p={r.top_p} must be in (0, 1]")
+    if not 0.0 < r.gpu_memory_utilization <= 1.0:
+        errors.append(f"rollout.gpu_memory_utilization={r.gpu_memory_utilization} must be in (0, 1]")
+    if r.is_cap < 0:
+        errors.append(f"rollout.is_cap={r.is_cap} must be >= 0 (0 = no importance-sampling correction)")
+    if r.max_model_len is not None and r.max_model_len < r.max_prompt_length + r.max_new_tokens:
+        errors.append(
+            f"rollout.max_model_len={r.max_model_len} must be >= rollout.max_prompt_length + rollout.max_new_tokens "
+            f"({r.max_prompt_length + r.max_new_tokens})"
+        )
+
+
+def _check_warm_start(model: Any, errors: List[str]) -> None:
+    """``model.warm_start`` trains the config-built tiny model: it needs ``model.path: null`` and a positive recipe."""
+    warm = getattr(model, "warm_start", None)
+    if not isinstance(warm, WarmStartConfig):
+        return
+    if model.path is not None:
+        errors.append(f"model.warm_start applies to the config-built tiny model only (model.path={model.path}); "
+                      "set model.warm_start=null")
+    _positive(errors, **{"model.warm_start.steps": warm.steps, "model.warm_start.batch_size": warm.batch_size,
+                         "model.warm_start.lr": warm.lr})
+    if not 0.0 <= warm.warmup_ratio < 1.0:
+        errors.append(f"model.warm_start.warmup_ratio={warm.warmup_ratio} must be in [0, 1)")
 
 
 def _check_torl(obj: Any, errors: List[str]) -> None:

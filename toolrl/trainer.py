@@ -4,6 +4,7 @@
         prompts  <- next prompts_per_step examples (reshuffled every epoch, seeded)
         batch    <- rollout.generate(prompts, n=group_size)
         rewards  <- reward(completion, gold, step)        # breakdown per component
+        (dynamic sampling: keep groups whose rewards differ; resample draws more prompts)
         metrics  <- algo.update(batch, rewards)           # advantages, clipped loss, optimizer steps
         log; validate every val_every; checkpoint every save_every
 
@@ -19,12 +20,14 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from toolrl import distributed as dist
 from toolrl.build import instantiate
 from toolrl.config import Config, validate
 
@@ -77,6 +80,16 @@ def run_tags(conf: Config) -> Dict[str, str]:
     }
 
 
+def _merge_engine_metrics(rounds) -> Dict[str, float]:
+    """Engine/tool metrics of several generate() calls, averaged with each call's sequence count as weight."""
+    pairs = [(len(r.batch), r.batch.meta.get("metrics", {})) for r in rounds]
+    out: Dict[str, float] = {}
+    for key in {k for _, m in pairs for k in m}:
+        have = [(n, m[key]) for n, m in pairs if key in m]
+        out[key] = sum(n * v for n, v in have) / max(sum(n for n, _ in have), 1)
+    return out
+
+
 class PromptSampler:
     """Yields ``k`` example indices per step, walking a fresh seeded permutation every epoch."""
 
@@ -95,34 +108,56 @@ class PromptSampler:
             out.append(self.order.pop(0))
         return out
 
+    def state_dict(self) -> Dict[str, Any]:
+        return {"order": list(self.order), "epoch": self.epoch, "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.order, self.epoch = list(state["order"]), int(state["epoch"])
+        self.rng.set_state(state["rng"])
+
 
 def run(cfg: DictConfig) -> Optional[float]:
     """Train from a composed config; returns the last validation reward mean (for sweepers)."""
     conf = validate(cfg)
     from toolrl.config import SFTConfig
 
-    if isinstance(conf.algo, SFTConfig):
-        from toolrl.algos.sft import SFTTrainer
+    try:
+        if isinstance(conf.algo, SFTConfig):
+            from toolrl.algos.sft import SFTTrainer
 
-        return SFTTrainer(cfg, conf).fit()
-    return Trainer(cfg, conf).fit()
+            result = SFTTrainer(cfg, conf).fit()
+        else:
+            result = Trainer(cfg, conf).fit()
+    except BaseException:
+        dist.teardown(wait=False)  # torchrun stops the other ranks; do not wait for them
+        raise
+    dist.teardown()
+    return result
 
 
 class Trainer:
     """The RL loop (GRPO, and any algorithm with the same update contract); SFTTrainer subclasses it."""
 
     progress_keys = {"reward": "reward/total/mean", "format": "reward/format_pass_rate"}  # shown on the bar
+    step_size_key = "algo.prompts_per_step"  # the config key of examples_per_step(), named when it does not shard
 
     def __init__(self, cfg: DictConfig, conf: Config) -> None:
         from toolrl.data import load_examples, render_prompt
         from toolrl.models import load_model, load_tokenizer
         from toolrl.rewards import from_config
-        from toolrl.tracking import build_trackers
+        from toolrl.resume import find_resume
+        from toolrl.tracking import Trackers, build_trackers
 
+        dist.init(conf.trainer.device)  # torchrun: join the process group (no-op on one process)
         self.conf = conf
-        self.run_dir = Path(conf.output_dir)
+        self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        # resume=auto|<path>: continue a killed run in its own directory (toolrl.resume); None = a fresh run
+        self.resume_point = find_resume(
+            conf.resume, yaml.safe_load(self.config_yaml), Path(conf.output_root), Path(conf.output_dir)
+        )
+        self.run_dir = self.resume_point.run_dir if self.resume_point else Path(conf.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        seed_everything(conf.seed)
+        seed_everything(conf.seed + dist.rank())  # data parallel: each rank samples its own completions
         self.device = pick_device(conf.trainer.device)
         self.run_name = conf.run_name or default_run_name(conf)
 
@@ -133,8 +168,14 @@ class Trainer:
         if not self.train:
             raise ValueError(f"data={conf.data.name}: no training example fits rollout.max_prompt_length")
         self.model = load_model(conf.model, self.tokenizer, seed=conf.seed, device=self.device)
+        dist.broadcast_params(self.model)  # data parallel: every rank starts from rank 0's weights
         needs_ref = getattr(conf.algo, "kl_coef", 0.0) > 0
-        self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if needs_ref else None
+        if needs_ref and conf.model.lora.enabled:  # LoRA: the reference is the policy with its adapters off, no copy
+            from toolrl.models.lora import AdapterDisabled
+
+            self.reference = AdapterDisabled(self.model)
+        else:
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if needs_ref else None
 
         self.reward = from_config(cfg.reward)
         self.tool = instantiate(cfg.tool)
@@ -147,25 +188,60 @@ class Trainer:
         steps_per_epoch = math.ceil(len(self.train) / self.examples_per_step())
         self.total_steps = conf.trainer.total_steps or conf.trainer.epochs * steps_per_epoch
         self.algo = self.build_algo(cfg)
-        self.sampler = PromptSampler(len(self.train), self.examples_per_step(), conf.seed)
+        self.sampler = PromptSampler(len(self.train), self.examples_per_step(), conf.seed)  # global list, same on every rank
+        dist.check_config(self.examples_per_step(), self.step_size_key, self.algo)  # torchrun: refuse what cannot be exact
         self.trackers = build_trackers(
             conf.logger,
             run_name=self.run_name,
             tags=run_tags(conf),
             run_dir=self.run_dir,
             output_root=Path(conf.output_root),
-        )
+            resume_ids=self.resume_point.trackers if self.resume_point else None,
+        ) if dist.is_main() else Trackers([])  # data parallel: rank 0 alone tracks
         from toolrl.evaluation import bench_config
 
         self.benchmarks = [bench_config(e) for e in conf.trainer.eval]  # bad entries fail before training
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        self.trackers.log_config(resolved, OmegaConf.to_yaml(cfg, resolve=True))
-        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if self.resume_point is None and dist.is_main():  # a resumed run keeps its config.yaml and its trackers' params
+            self.trackers.log_config(OmegaConf.to_container(cfg, resolve=True), self.config_yaml)
+            (self.run_dir / "config.yaml").write_text(self.config_yaml)
+        from toolrl.resume import write_run_record
+
+        if dist.is_main():
+            write_run_record(self.run_dir, status="RUNNING", trackers=self.trackers.run_ids)  # read by resume=auto
         n_params = sum(p.numel() for p in self.model.parameters())
         log.info(
             "run %s: %d train / %d validation prompts, %d steps, model %s (%.2fM params) on %s",
             self.run_name, len(self.train), len(self.val), self.total_steps, conf.model.name, n_params / 1e6, self.device,
         )
+        # keep last: the RNG state a checkpoint restores is the one its next step started from
+        self.start_step = self._restore(self.resume_point) if self.resume_point else 0
+        if self.start_step and dist.world_size() > 1:  # a checkpoint holds rank 0's RNG: each rank its own again
+            seed_everything(conf.seed + dist.rank() + 1000 * self.start_step)
+
+    def _restore(self, point) -> int:
+        """Weights, optimizer and scheduler, data position and RNG of a checkpoint; returns its step."""
+        import datetime
+
+        from toolrl.checkpoint import restore_weights, set_rng_state
+        from toolrl.resume import read_run_record, write_run_record
+
+        restore_weights(self.model, point.checkpoint)
+        if hasattr(self.rollout, "sync_weights"):  # the engine started from the fresh weights
+            self.rollout.sync_weights(self.model)
+        self.algo.load_state_dict(point.state["algo"])
+        self.sampler.load_state_dict(point.state["extra"]["sampler"])
+        set_rng_state(point.state["rng"])
+        here = Path(self.conf.output_dir)
+        entry = {"step": point.step, "checkpoint": str(point.checkpoint), "session_dir": str(here),
+                 "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if dist.is_main():
+            write_run_record(self.run_dir, resumes=[*read_run_record(self.run_dir).get("resumes", []), entry])
+        if here.resolve() != self.run_dir.resolve() and here.is_dir():  # Hydra's folder of this command
+            (here / "RESUMED.txt").write_text(f"This command resumed {self.run_dir} from {point.checkpoint}; "
+                                              "its checkpoints and metrics went there.\n")
+        log.info("resumed %s from %s: continuing at step %d of %d", self.run_dir, point.checkpoint.name,
+                 point.step + 1, self.total_steps)
+        return point.step
 
     def examples_per_step(self) -> int:
         return self.conf.algo.prompts_per_step
@@ -198,11 +274,14 @@ class Trainer:
         from tqdm.auto import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm
 
-        status, last_val = "FAILED", None
+        from toolrl.resume import write_run_record
+
+        status, last_val, saved = "FAILED", None, self.start_step  # a resumed run starts after its checkpoint
         try:
-            if self.conf.trainer.val_at_start and self.conf.trainer.val_every and self.val:
+            if self.conf.trainer.val_at_start and self.conf.trainer.val_every and self.val and not self.start_step:
                 last_val = self.validate(step=0)
-            bar = tqdm(range(1, self.total_steps + 1), desc="train", unit="step")
+            bar = tqdm(range(self.start_step + 1, self.total_steps + 1), desc="train", unit="step",
+                       initial=self.start_step, total=self.total_steps, disable=not dist.is_main())
             redirect = logging_redirect_tqdm(loggers=[logging.getLogger()])
             redirect.__enter__()
             for step in bar:
@@ -216,8 +295,9 @@ class Trainer:
                     self.evaluate_benchmarks(step)
                 if self.conf.trainer.save_every and step % self.conf.trainer.save_every == 0:
                     self.save(step)
+                    saved = step
             redirect.__exit__(None, None, None)
-            if self.conf.trainer.save_final:
+            if self.conf.trainer.save_final and saved != self.total_steps:
                 self.save(self.total_steps)
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -226,50 +306,67 @@ class Trainer:
         finally:
             self.trackers.close(status)
             self.tool.close()
-        print(f"\nRun finished: {self.run_dir}\n{self.trackers.where()}")
+            if dist.is_main():
+                write_run_record(self.run_dir, status=status)
+        if dist.is_main():
+            print(f"\nRun finished: {self.run_dir}\n{self.trackers.where()}")
         return last_val
 
     def train_step(self, step: int) -> Dict[str, float]:
+        from toolrl.algos.dynamic_sampling import ScoredGroups, collect_groups
+
         t_step = time.perf_counter()
-        picked = [self.train[i] for i in self.sampler.next()]
-        examples, prompts = [e for e, _ in picked], [p for _, p in picked]
-        n = self.conf.algo.group_size
-
-        t0 = time.perf_counter()
-        batch = self.rollout.generate(prompts, n=n, desc=f"step {step} generate")
-        t_gen = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        golds = [e.ground_truth for e in examples for _ in range(n)]
-        results = [self.reward(text, gold, step=step, total_steps=self.total_steps) for text, gold in zip(batch.texts, golds)]
-        rewards = torch.tensor([r.total for r in results], dtype=torch.float32)
-        t_reward = time.perf_counter() - t0
-
-        metrics = self.algo.update(batch, rewards)
+        timings = {"timing/generate": 0.0, "timing/reward": 0.0}
+        algo = self.conf.algo
+        rounds, kept, sampling = collect_groups(
+            lambda: self._generate_and_score(step, timings),
+            getattr(algo, "dynamic_sampling", "none"),
+            algo.prompts_per_step,
+            getattr(algo, "max_resample_rounds", 0),
+            pad_id=self.tokenizer.pad_token_id or 0,
+        )
+        if kept.num_groups:
+            metrics = self.algo.update(kept.batch, kept.rewards)
+            if hasattr(self.rollout, "sync_weights"):  # an engine holding its own copy of the weights (rollout=vllm)
+                t_sync = time.perf_counter()
+                self.rollout.sync_weights(self.model)
+                metrics["timing/weight_sync"] = time.perf_counter() - t_sync
+        else:  # dynamic sampling found no group whose rewards differ: nothing to learn from
+            metrics = {}
+            log.warning("step %d: every sampled group had equal rewards; update skipped", step)
+        if sampling:
+            metrics.update(sampling)
+            metrics["sampling/skipped_update"] = float(not kept.num_groups)
+        seen = rounds[0] if len(rounds) == 1 else ScoredGroups.concat(rounds, pad_id=self.tokenizer.pad_token_id or 0)
+        batch = seen.batch
         gen_tokens = float(batch.loss_mask.sum())
         step_time = time.perf_counter() - t_step
-        metrics.update(self._batch_metrics(results, batch))
-        metrics.update(batch.meta.get("metrics", {}))  # engine/tool metrics (e.g. executed calls, timeouts)
+        metrics.update(self._batch_metrics(seen.results, batch))  # every sampled response, kept or dropped
+        metrics.update(_merge_engine_metrics(rounds))  # engine/tool metrics (e.g. executed calls, timeouts)
+        t_gen = timings["timing/generate"]
         metrics.update(
             {
-                "timing/generate": t_gen,
-                "timing/reward": t_reward,
+                **timings,
                 "timing/step": step_time,
                 "perf/generated_tokens_per_s": gen_tokens / max(t_gen, 1e-9),
                 "perf/tokens_per_s": float(batch.attention_mask.sum()) / max(step_time, 1e-9),
                 "train/epoch": float(self.sampler.epoch),
             }
         )
+        metrics = dist.reduce_metrics(metrics)  # data parallel: one number per key over the ranks
         if step % self.conf.trainer.log_every == 0 or step == self.total_steps:
             self.trackers.log_metrics(metrics, step=step)
         every = self.conf.logger.samples_every
         if every and (step % every == 0 or step == 1):
-            from toolrl.algos.functional import group_advantages
             from toolrl.metrics import sample_rows
 
-            adv, _ = group_advantages(rewards, n, self.conf.algo.adv_eps, self.conf.algo.scale_by_std)
-            expanded = [p for p in prompts for _ in range(n)]
-            columns, rows = sample_rows(step, expanded, batch.texts, golds, results, adv, self.conf.logger.num_samples)
+            shown = kept if kept.num_groups else seen
+            adv = getattr(self.algo, "last_seq_advantages", None) if kept.num_groups else None
+            if adv is None or len(adv) != len(shown.results):
+                adv = torch.zeros(len(shown.results))
+            expanded = [p for p in shown.prompts for _ in range(shown.group_size)]
+            columns, rows = sample_rows(step, expanded, shown.batch.texts, shown.golds, shown.results, adv,
+                                        self.conf.logger.num_samples)
             self.trackers.log_table("samples", columns, rows, step=step)
         log.info(
             "step %d/%d reward %.3f format %.2f correctness %.3f len %.1f (%.2fs)",
@@ -277,6 +374,23 @@ class Trainer:
             metrics["reward/correctness/mean"], metrics["response/length_mean"], step_time,
         )
         return metrics
+
+    def _generate_and_score(self, step: int, timings: Dict[str, float]):
+        """Next ``prompts_per_step`` prompts, ``group_size`` responses each, and their rewards."""
+        from toolrl.algos.dynamic_sampling import ScoredGroups
+
+        picked = [self.train[i] for i in dist.shard(self.sampler.next())]  # data parallel: this rank's whole prompts
+        examples, prompts = [e for e, _ in picked], [p for _, p in picked]
+        n = self.conf.algo.group_size
+        t0 = time.perf_counter()
+        batch = self.rollout.generate(prompts, n=n, desc=f"step {step} generate")
+        timings["timing/generate"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        golds = [e.ground_truth for e in examples for _ in range(n)]
+        results = [self.reward(text, gold, step=step, total_steps=self.total_steps) for text, gold in zip(batch.texts, golds)]
+        rewards = torch.tensor([r.total for r in results], dtype=torch.float32)
+        timings["timing/reward"] += time.perf_counter() - t0
+        return ScoredGroups(prompts, golds, batch, results, rewards, n)
 
     def _batch_metrics(self, results, batch, prefix: str = "reward") -> Dict[str, float]:
         from toolrl.metrics import response_metrics, reward_metrics
@@ -289,6 +403,9 @@ class Trainer:
     def validate(self, step: int) -> float:
         """Greedy generation on the validation split; logs eval/<data>/... and returns the mean total reward."""
         from toolrl.metrics import response_metrics, reward_metrics
+
+        if not dist.is_main():  # data parallel: rank 0 validates; the others wait at their next collective
+            return float("nan")
 
         t0 = time.perf_counter()
         size = self.conf.trainer.val_batch_size
@@ -319,14 +436,19 @@ class Trainer:
         """Benchmarks of ``trainer.eval`` (BFCL, API-Bank, ...), logged as eval/<benchmark>/<metric>."""
         from toolrl.evaluation import run_benchmark
 
+        if not dist.is_main():  # data parallel: rank 0 evaluates
+            return
+
         for bench in self.benchmarks:
             run_benchmark(bench, self.model, self.tokenizer, self.rollout, step=step, trackers=self.trackers,
                           out_dir=self.run_dir / "eval" / bench.name / f"step_{step:06d}")
 
-    def save(self, step: int) -> Path:
+    def save(self, step: int) -> Optional[Path]:
         from toolrl.checkpoint import save_checkpoint
 
+        if not dist.is_main():  # data parallel: the ranks hold the same weights; rank 0 writes them
+            return None
         return save_checkpoint(
             self.run_dir, step, self.model, self.tokenizer, self.algo.state_dict(),
-            extra={"sampler": {"order": self.sampler.order, "epoch": self.sampler.epoch, "rng": self.sampler.rng.get_state()}},
+            extra={"sampler": self.sampler.state_dict(), "trackers": self.trackers.run_ids},
         )

@@ -26,7 +26,7 @@ def _compose(overrides, tmp_path, primary="config"):
 
 def test_the_conf_tree_is_complete():
     # a new file must be seen here: the count is asserted so none is silently skipped
-    assert len(YAMLS) == 46, [str(p) for p in YAMLS]
+    assert len(YAMLS) == 57, [str(p) for p in YAMLS]
     groups = {str(p.parent).split("/")[0] if str(p.parent).startswith("experiment") else str(p.parent) for p in OPTIONS}
     assert groups >= {
         "model", "algo", "reward", "reward/schedule", "reward/length", "tool", "data", "rollout", "logger", "experiment", "eval"
@@ -44,12 +44,23 @@ def test_every_option_composes_and_validates(option, tmp_path):
     if group.startswith("experiment/"):  # presets in sub-folders: experiment=toolrl/grpo_cold
         group, name = "experiment", f"{group.split('/', 1)[1]}/{name}"
     extra = [f"model.init_from={tmp_path}"] if "sft400_" in name else []  # required by SFT->RL presets
-    cfg = _compose([f"{group}={name}", *extra], tmp_path)
+    if group == "model_algo":  # chosen by conf/config.yaml's `${model}_${algo}`: compose that pair
+        algo = next(a.stem for a in (CONF / "algo").glob("*.yaml") if name.endswith(f"_{a.stem}"))
+        extra = [f"model={name[: -len(algo) - 1]}", f"algo={algo}"]
+        cfg = _compose(extra, tmp_path)
+    else:
+        cfg = _compose([f"{group}={name}", *extra], tmp_path)
     conf = validate(cfg)
     node = conf
     for part in group.split("/"):
         node = getattr(node, part, None) if part != "experiment" else conf
-    if group != "experiment":
+    if group == "model_algo":  # global diffs for one (model, algo) pair
+        assert f"{conf.model.name}_{conf.algo.name}" == name
+        import yaml
+
+        for key, value in yaml.safe_load((CONF / option).read_text()).get("algo", {}).items():
+            assert getattr(conf.algo, key) == value, key  # the file was picked
+    elif group != "experiment":
         assert getattr(node, "name") == name or group == "model" and node.name == name
 
 
@@ -117,7 +128,7 @@ def test_a_preset_value_left_required_fails_with_the_key():
 def test_cli_help_lists_groups_and_cfg_job_prints_the_config():
     helped = _train("--help")
     assert helped.returncode == 0
-    for line in ["algo: grpo", "reward: coarse, finegrained, finegrained_strict, intermediate",
+    for line in ["algo: dapo, drgrpo, grpo", "reward: coarse, finegrained, finegrained_strict, intermediate",
                  "reward/schedule: dynamic, static, two_stage", "reward/length: dynamic, fixed, none",
                  "logger: both, mlflow, none, wandb", "model: llama3.2-3b-instruct"]:
         assert line in helped.stdout

@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
+from toolrl import distributed as dist
 from toolrl.algos.grpo import build_scheduler
 from toolrl.trainer import Trainer
 
@@ -62,6 +63,8 @@ def token_loss(model, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, tor
 
 
 class SFT:
+    data_parallel = True  # update() sums gradients and token counts over torchrun ranks (toolrl.distributed)
+
     def __init__(
         self,
         *,
@@ -91,7 +94,7 @@ class SFT:
         device = next(self.policy.parameters()).device
         self.policy.train()
         self.optimizer.zero_grad(set_to_none=True)
-        tokens = float(sum(sum(m[1:]) for _, m in rows)) or 1.0
+        tokens = dist.sum_across(float(sum(sum(m[1:]) for _, m in rows))) or 1.0  # data parallel: the global count
         loss_sum = correct_sum = 0.0
         for start in range(0, len(rows), self.micro_batch_size):
             batch = {k: v.to(device) for k, v in collate(rows[start : start + self.micro_batch_size], pad_id).items()}
@@ -102,9 +105,12 @@ class SFT:
             correct_sum += float((correct * mask).sum())
         limit = self.max_grad_norm if self.max_grad_norm > 0 else float("inf")
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        dist.all_reduce_grads(params)  # data parallel: the global batch's gradient, before clipping
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
         self.optimizer.step()
         self.scheduler.step()
+        total = dist.sum_dict({"loss": loss_sum, "correct": correct_sum})
+        loss_sum, correct_sum = total["loss"], total["correct"]
         return {
             "train/loss": loss_sum / tokens,
             "train/token_accuracy": correct_sum / tokens,
@@ -141,6 +147,7 @@ class SFTTrainer(Trainer):
     """The SFT loop: the RL trainer's data, model, tracking, validation and checkpoints; a supervised step."""
 
     progress_keys = {"loss": "train/loss", "acc": "train/token_accuracy"}
+    step_size_key = "algo.batch_size"
 
     def examples_per_step(self) -> int:
         return self.conf.algo.batch_size
@@ -162,7 +169,7 @@ class SFTTrainer(Trainer):
 
     def train_step(self, step: int) -> Dict[str, float]:
         t0 = time.perf_counter()
-        rows = [self.encoded[i] for i in self.sampler.next()]
+        rows = [self.encoded[i] for i in dist.shard(self.sampler.next(), self.step_size_key)]  # this rank's rows
         metrics = self.algo.update(rows, self.tokenizer.pad_token_id)
         elapsed = time.perf_counter() - t0
         metrics.update(
@@ -173,6 +180,7 @@ class SFTTrainer(Trainer):
                 "train/epoch": float(self.sampler.epoch),
             }
         )
+        metrics = dist.reduce_metrics(metrics)  # data parallel: one number per key over the ranks
         if step % self.conf.trainer.log_every == 0 or step == self.total_steps:
             self.trackers.log_metrics(metrics, step=step)
         log.info("step %d/%d loss %.4f token accuracy %.3f (%.2fs)", step, self.total_steps,
@@ -180,7 +188,7 @@ class SFTTrainer(Trainer):
         return metrics
 
     def validate(self, step: int) -> float:
-        if self.val_encoded:
+        if self.val_encoded and dist.is_main():  # data parallel: rank 0 validates
             scores = self.algo.evaluate(self.val_encoded, self.tokenizer.pad_token_id)
             prefix = f"eval/{self.conf.data.name}"
             self.trackers.log_metrics({f"{prefix}/{k}": v for k, v in scores.items()}, step=step)

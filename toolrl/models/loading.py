@@ -6,6 +6,11 @@
   trust_remote_code)``. It is loaded on the CPU and then moved to ``device`` (simple; a 7B model in
   bf16 needs ~15 GB of host memory on the way).
 
+- ``model.warm_start`` (``model=tiny``) loads the tiny model's cached SFT warm start instead, training it on
+  first use (toolrl/models/warmstart.py); ``model=tiny_random`` keeps the random init.
+- ``model.init_from`` starts from a toolrl checkpoint; one of a LoRA run is its base with the adapter merged in.
+- ``model.lora.enabled`` wraps the result in PEFT LoRA adapters (toolrl/models/lora.py).
+
 Either way, generation stops at ``<|im_end|>`` (when the tokenizer has it) and at the tokenizer's eos,
 on top of the eos ids the checkpoint's own generation config lists.
 """
@@ -90,7 +95,10 @@ def stop_ids(model: Any, tokenizer: Any) -> List[int]:
 
 def load_model(cfg: "ModelConfig", tokenizer: Any, *, seed: int, device: Union[torch.device, str] = "cpu") -> Any:
     """The policy of ``cfg`` on ``device``, ready to train; raises :class:`ModelLoadError` when it cannot load."""
-    if cfg.init_from:  # SFT -> RL: the weights of a toolrl checkpoint, the options of cfg
+    from toolrl.models.lora import adapter_checkpoint, apply_lora, load_merged
+
+    adapter = adapter_checkpoint(cfg.init_from) if cfg.init_from else None
+    if cfg.init_from and adapter is None:  # SFT -> RL: the weights of a toolrl checkpoint, the options of cfg
         import dataclasses
 
         from toolrl.checkpoint import resolve_init_from
@@ -100,10 +108,19 @@ def load_model(cfg: "ModelConfig", tokenizer: Any, *, seed: int, device: Union[t
         except FileNotFoundError as exc:
             raise ModelLoadError(str(exc)) from exc
         cfg = dataclasses.replace(cfg, path=str(start), revision=None)
-    try:
-        model = build_tiny(cfg, tokenizer, seed) if cfg.path is None else load_pretrained(cfg)
-    except Exception as exc:  # OSError, ValueError, ImportError (flash-attn), hub errors: explained by load_error
-        raise load_error(cfg.name, cfg.path, "model", exc) from exc
+    elif cfg.warm_start is not None and cfg.path is None:  # model=tiny: its cached SFT warm start (trained on first use)
+        import dataclasses
+
+        from toolrl.models.warmstart import ensure_warm_start
+
+        cfg = dataclasses.replace(cfg, path=str(ensure_warm_start(cfg)))
+    if adapter is not None:  # a LoRA run's checkpoint: its base with the adapter merged in
+        model = load_merged(adapter, tokenizer, like=cfg)
+    else:
+        try:
+            model = build_tiny(cfg, tokenizer, seed) if cfg.path is None else load_pretrained(cfg)
+        except Exception as exc:  # OSError, ValueError, ImportError (flash-attn), hub errors: explained by load_error
+            raise load_error(cfg.name, cfg.path, "model", exc) from exc
     vocab = model.get_input_embeddings().weight.shape[0]
     if vocab < len(tokenizer):
         raise ModelLoadError(
@@ -115,6 +132,8 @@ def load_model(cfg: "ModelConfig", tokenizer: Any, *, seed: int, device: Union[t
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # training forward passes; generate() still asks for the cache
+    if cfg.lora.enabled:  # only the adapters train; checkpoints hold the adapter
+        model = apply_lora(model, cfg.lora)
     return model.to(device)
 
 
