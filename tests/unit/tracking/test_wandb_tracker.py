@@ -109,7 +109,10 @@ def test_mlflow_and_wandb_together_and_a_failed_run(no_login, tmp_path, monkeypa
     assert lines[0].startswith("MLflow run ") and "wandb sync" in lines[1]
     trackers.log_metrics({"x": 1.0}, step=1)
     trackers.close("FAILED")
-    (wandb_file,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
+    deadline = time.monotonic() + 20.0  # wandb-core may create the file after finish() returns (loaded machine)
+    while not (found := list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (wandb_file,) = found
     (exit_record,) = [r.exit for r in finished_records(wandb_file) if r.WhichOneof("record_type") == "exit"]
     assert exit_record.exit_code == 1
     from mlflow import MlflowClient
