@@ -162,18 +162,19 @@ def _bwrap_argv(limits_tmp_mb: int) -> List[str]:
             argv += ["--ro-bind", path, path]
     for path in ETC_FILES:
         argv += ["--ro-bind-try", path, path]
+    # the private /tmp first: a Python installation inside /tmp (a venv of a checkout under /tmp) is bound on top of it
+    if _bwrap_has_size():
+        argv += ["--size", str(limits_tmp_mb * 1024 * 1024)]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp"]
     for root in _python_roots():
         parts = Path(root).parts
         for i in range(2, len(parts)):  # world-traversable parents (bwrap would copy a 0700 /root)
             parent = str(Path(*parts[:i]))
-            if parent not in made and parent not in SYSTEM_DIRS:
+            if parent not in made and parent not in SYSTEM_DIRS and parent != "/tmp":
                 made.add(parent)
                 argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", root, root]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    if _bwrap_has_size():
-        argv += ["--size", str(limits_tmp_mb * 1024 * 1024)]
-    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--"]
     return argv
 
 
