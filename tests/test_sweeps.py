@@ -244,7 +244,7 @@ def test_the_store_holds_four_tagged_runs(swept):
         tags = r.data.tags
         assert tags["sweep"] == "toolrl_granularity" and tags["sweep.id"] == sweep_dir.name
         assert tags["sweep.factors"] == "reward" and tags["variant"] == f"reward={tags['reward']}"
-        assert r.info.run_name == f"grpo-{tags['reward']}-static-tiny-s{tags['seed']}"
+        assert r.info.run_name == f"grpo-{tags['reward']}-static-tiny_random-s{tags['seed']}"
         assert r.data.params["sweep.name"] == "toolrl_granularity"
         seen.add((tags["reward"], tags["seed"]))
     assert seen == {("finegrained", "0"), ("finegrained", "1"), ("coarse", "0"), ("coarse", "1")}
