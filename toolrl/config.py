@@ -573,31 +573,9 @@ def validate(cfg: DictConfig) -> Config:
         _check_choices(getattr(obj, name), name, errors)
     algo = obj.algo
     if isinstance(algo, GRPOConfig):
-        _positive(
-            errors,
-            **{
-                "algo.group_size": algo.group_size,
-                "algo.prompts_per_step": algo.prompts_per_step,
-                "algo.mini_batch_size": algo.mini_batch_size,
-                "algo.micro_batch_size": algo.micro_batch_size,
-                "algo.epochs": algo.epochs,
-                "algo.lr": algo.lr,
-            },
-        )
-        batch = algo.group_size * algo.prompts_per_step
-        if algo.mini_batch_size > 0 and batch % algo.mini_batch_size:
-            errors.append(
-                f"algo.mini_batch_size={algo.mini_batch_size} must divide the batch "
-                f"algo.prompts_per_step*algo.group_size={batch}"
-            )
-        if algo.micro_batch_size > 0 and algo.mini_batch_size % algo.micro_batch_size:
-            errors.append(
-                f"algo.micro_batch_size={algo.micro_batch_size} must divide algo.mini_batch_size={algo.mini_batch_size}"
-            )
+        _check_policy_batches(algo, errors)
         if algo.group_size < 2:
             errors.append("algo.group_size must be >= 2: GRPO normalises rewards within a group")
-        if algo.clip_low < 0 or algo.clip_high < 0:
-            errors.append("algo.clip_low and algo.clip_high must be >= 0")
         _check_grpo_variants(obj, errors)
     if isinstance(algo, PPOConfig):
         _check_ppo(algo, errors)
@@ -653,8 +631,8 @@ def _check_grpo_variants(obj: Any, errors: List[str]) -> None:
         errors.append("algo.dynamic_sampling=resample needs algo.max_resample_rounds > 0 (else use dynamic_sampling=drop)")
 
 
-def _check_ppo(algo: "PPOConfig", errors: List[str]) -> None:
-    """Rules of PPO: batch divisibility as GRPO (any group size), GAE and critic ranges."""
+def _check_policy_batches(algo: Any, errors: List[str]) -> None:
+    """Rules GRPO and PPO share: positive sizes and LR, batch / mini-batch / micro-batch divisibility, clip ranges."""
     _positive(
         errors,
         **{
@@ -664,8 +642,6 @@ def _check_ppo(algo: "PPOConfig", errors: List[str]) -> None:
             "algo.micro_batch_size": algo.micro_batch_size,
             "algo.epochs": algo.epochs,
             "algo.lr": algo.lr,
-            "algo.critic_lr": algo.critic_lr,
-            "algo.cliprange_value": algo.cliprange_value,
         },
     )
     batch = algo.group_size * algo.prompts_per_step
@@ -676,11 +652,17 @@ def _check_ppo(algo: "PPOConfig", errors: List[str]) -> None:
         )
     if algo.micro_batch_size > 0 and algo.mini_batch_size % algo.micro_batch_size:
         errors.append(f"algo.micro_batch_size={algo.micro_batch_size} must divide algo.mini_batch_size={algo.mini_batch_size}")
+    if algo.clip_low < 0 or algo.clip_high < 0:
+        errors.append("algo.clip_low and algo.clip_high must be >= 0")
+
+
+def _check_ppo(algo: "PPOConfig", errors: List[str]) -> None:
+    """Rules of PPO: batch divisibility as GRPO (any group size), GAE and critic ranges."""
+    _check_policy_batches(algo, errors)
+    _positive(errors, **{"algo.critic_lr": algo.critic_lr, "algo.cliprange_value": algo.cliprange_value})
     for key in ("gamma", "lam"):
         if not 0.0 <= getattr(algo, key) <= 1.0:
             errors.append(f"algo.{key}={getattr(algo, key)} must be in [0, 1]")
-    if algo.clip_low < 0 or algo.clip_high < 0:
-        errors.append("algo.clip_low and algo.clip_high must be >= 0")
     if algo.kl_coef < 0 or algo.vf_coef < 0 or algo.critic_warmup_steps < 0:
         errors.append("algo.kl_coef, algo.vf_coef and algo.critic_warmup_steps must be >= 0")
     if algo.kl_ctrl == "adaptive":
