@@ -61,7 +61,8 @@ class WarmStartConfig:
     source: str = "synthetic:tools?n=2000&seed=0"  # rows it trains on (their training split only, as data= splits them)
     val_fraction: float = 0.1  # held out exactly as data=synthetic_tools holds them out; never trained on
     split_seed: int = 31415  # the split's shuffle seed (data.split_seed)
-    steps: int = 60  # optimizer steps
+    steps: int = 60  # optimizer steps taken
+    schedule_steps: Optional[int] = None  # length of the LR schedule; None = steps (stopping before its end keeps the LR high)
     batch_size: int = 16  # examples per step
     lr: float = 1e-2  # AdamW learning rate (a 1M-parameter model from scratch takes a large one)
     lr_scheduler: str = choice("cosine", "constant", "linear")
@@ -82,6 +83,7 @@ class ModelConfig:
     trust_remote_code: bool = False
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     init_from: Optional[str] = None  # a checkpoint dir or a finished run dir (its latest checkpoint): SFT -> RL
+    init_stage: Optional[List[str]] = None  # train.py overrides of a first stage (e.g. an SFT run), trained and cached, then init_from it
     lora: LoraConfig = field(default_factory=LoraConfig)
     warm_start: Optional[WarmStartConfig] = None  # tiny model only: start from its cached SFT warm start; None = random init
 
@@ -707,6 +709,9 @@ def _check_warm_start(model: Any, errors: List[str]) -> None:
                       "set model.warm_start=null")
     _positive(errors, **{"model.warm_start.steps": warm.steps, "model.warm_start.batch_size": warm.batch_size,
                          "model.warm_start.lr": warm.lr})
+    if warm.schedule_steps is not None and warm.schedule_steps < warm.steps:
+        errors.append(f"model.warm_start.schedule_steps={warm.schedule_steps} must be >= model.warm_start.steps={warm.steps} "
+                      "(or null: the schedule spans the steps taken)")
     if not 0.0 <= warm.warmup_ratio < 1.0:
         errors.append(f"model.warm_start.warmup_ratio={warm.warmup_ratio} must be in [0, 1)")
 

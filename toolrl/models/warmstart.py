@@ -136,7 +136,7 @@ def train_warm_start(cfg: "ModelConfig", out: Path) -> Dict[str, float]:
         prompt = render_prompt(tokenizer, example)
         rows.append(encode(tokenizer, prompt, target_text(tokenizer, example.messages, prompt, example.ground_truth)))
     model = build_tiny(random_init, tokenizer, warm.seed)
-    algo = SFT(policy=model, total_steps=warm.steps, batch_size=warm.batch_size, micro_batch_size=warm.batch_size,
+    algo = SFT(policy=model, total_steps=warm.schedule_steps or warm.steps, batch_size=warm.batch_size, micro_batch_size=warm.batch_size,
                lr=warm.lr, lr_scheduler=warm.lr_scheduler, warmup_ratio=warm.warmup_ratio)
     order = random.Random(warm.seed)
     threads = torch.get_num_threads()

@@ -1,6 +1,7 @@
 """The tiny model's warm start: keyed by its recipe, trained once (even by concurrent callers), loaded by load_model."""
 
 import dataclasses
+import math
 import json
 import threading
 
@@ -25,7 +26,8 @@ def test_the_hash_follows_the_recipe_not_the_place_or_the_threads(tmp_path):
     base = small_cfg(tmp_path)
     same = [small_cfg(tmp_path / "elsewhere"), small_cfg(tmp_path, threads=1)]
     assert {recipe_hash(c) for c in same} == {recipe_hash(base)}
-    changed = [small_cfg(tmp_path, steps=4), small_cfg(tmp_path, lr=2e-2), small_cfg(tmp_path, seed=1),
+    changed = [small_cfg(tmp_path, steps=4), small_cfg(tmp_path, schedule_steps=6), small_cfg(tmp_path, lr=2e-2),
+               small_cfg(tmp_path, seed=1),
                small_cfg(tmp_path, source="synthetic:tools?n=41&seed=0"),
                dataclasses.replace(base, tiny=dataclasses.replace(SMALL, hidden_size=64))]
     hashes = {recipe_hash(c) for c in changed}
@@ -92,4 +94,29 @@ def test_a_warm_start_needs_the_config_built_model():
     cfg = compose(["model=tiny", "model.warm_start.steps=0", "output_dir=/tmp/unused"])
     with pytest.raises(ConfigError, match=r"model\.warm_start\.steps=0 must be > 0"):
         validate(cfg)
+    cfg = compose(["model=tiny", "model.warm_start.steps=10", "model.warm_start.schedule_steps=5", "output_dir=/tmp/unused"])
+    with pytest.raises(ConfigError, match=r"model\.warm_start\.schedule_steps=5 must be >= model\.warm_start\.steps=10"):
+        validate(cfg)
     assert validate(compose(["model=tiny_random", "output_dir=/tmp/unused"])).model.warm_start is None
+
+
+def test_stopping_partway_through_a_longer_schedule(tmp_path, monkeypatch):
+    """schedule_steps sets the LR schedule's length: 3 steps of a 6-step cosine end at a higher LR than 3 of 3."""
+    from toolrl.algos import sft
+
+    real = sft.SFT.update
+    seen = []
+
+    def update(self, *args, **kwargs):  # the LR each step trains at
+        seen.append(self.scheduler.get_last_lr()[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sft.SFT, "update", update)
+    full = ensure_warm_start(small_cfg(tmp_path, lr_scheduler="cosine", warmup_ratio=0.0))
+    partial = ensure_warm_start(small_cfg(tmp_path, lr_scheduler="cosine", warmup_ratio=0.0, schedule_steps=6))
+    assert full != partial
+    # cosine from 1e-2 with no warm-up: steps 0, 1, 2 of 3 vs of 6
+    expected_full = [1e-2 * 0.5 * (1 + math.cos(math.pi * k / 3)) for k in range(3)]
+    expected_partial = [1e-2 * 0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(3)]
+    assert seen == pytest.approx(expected_full + expected_partial)
+
