@@ -119,6 +119,11 @@ class PromptSampler:
 def run(cfg: DictConfig) -> Optional[float]:
     """Train from a composed config; returns the last validation reward mean (for sweepers)."""
     conf = validate(cfg)
+    if conf.model.init_stage and not conf.model.init_from:  # SFT -> RL in one command: train (or reuse) the stage first
+        from toolrl.stages import ensure_stage
+
+        cfg.model.init_from = str(ensure_stage(conf.model.init_stage, Path(conf.output_root)))
+        conf = validate(cfg)
     from toolrl.config import SFTConfig
 
     try:

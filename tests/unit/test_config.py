@@ -26,7 +26,7 @@ def _compose(overrides, tmp_path, primary="config"):
 
 def test_the_conf_tree_is_complete():
     # a new file must be seen here: the count is asserted so none is silently skipped
-    assert len(YAMLS) == 57, [str(p) for p in YAMLS]
+    assert len(YAMLS) == 62, [str(p) for p in YAMLS]
     groups = {str(p.parent).split("/")[0] if str(p.parent).startswith("experiment") else str(p.parent) for p in OPTIONS}
     assert groups >= {
         "model", "algo", "reward", "reward/schedule", "reward/length", "tool", "data", "rollout", "logger", "experiment", "eval"
@@ -120,9 +120,18 @@ def test_cli_rejects_bad_overrides_before_loading_anything(override, expected):
 
 
 def test_a_preset_value_left_required_fails_with_the_key():
-    out = _train("experiment=toolrl/sft400_grpo")
+    out = _train("model.init_from=${required:model.init_from,the SFT400 run directory}")
     assert out.returncode != 0
     assert "model.init_from is required by this preset" in out.stdout + out.stderr
+
+
+def test_the_sft400_rl_presets_train_their_sft_stage_first(tmp_path):
+    from toolrl.cli import compose
+
+    for rl, algo in (("sft400_grpo", "grpo"), ("sft400_ppo", "ppo")):
+        conf = validate(compose([f"experiment=toolrl/{rl}", "model=qwen2.5-7b-instruct", "seed=3", f"output_dir={tmp_path}"]))
+        assert conf.algo.name == algo and conf.model.init_from is None
+        assert conf.model.init_stage == ["experiment=toolrl/sft400", "model=qwen2.5-7b-instruct", "seed=3"]
 
 
 def test_cli_help_lists_groups_and_cfg_job_prints_the_config():
