@@ -62,12 +62,32 @@ def compose_sweep(name, overrides, tmp_path):
 
 # each sweep: its grid size, its CPU preset (sweeps/experiment/) and the paper's preset (conf/experiment/) with its model
 SWEEPS_EXPECTED = {
+    "toolrl_algorithms": (10, "tiny/grpo_cold", "toolrl/grpo_cold", "qwen2.5-3b-instruct"),
     "toolrl_granularity": (12, "toolrl_tiny", "toolrl/grpo_cold", "qwen2.5-3b-instruct"),
     "toolrl_length": (9, "toolrl_tiny", "toolrl/grpo_cold", "qwen2.5-3b-instruct"),
     "toolrl_scale": (12, "toolrl_tiny", "toolrl/grpo_cold", "qwen2.5-3b-instruct"),
     "torl_code_penalty": (6, "torl_tiny", "torl/grpo_1.5b", "qwen2.5-math-1.5b"),
     "torl_tool_budget": (9, "torl_tiny", "torl/grpo_1.5b", "qwen2.5-math-1.5b"),
 }
+
+
+# the tiny model each sweep runs on here: the ToolRL sweeps on the warm start (so their rows differ), ToRL's untrained
+TINY = {"toolrl_algorithms": "tiny", "toolrl_granularity": "tiny", "toolrl_length": "tiny", "toolrl_scale": "tiny",
+        "torl_code_penalty": "tiny_random", "torl_tool_budget": "tiny_random"}
+STEPS = {"ppo": 60, "sft": 100}  # conf/model_algo/tiny_ppo.yaml, conf/experiment/tiny/sft400.yaml; GRPO: tiny_grpo's 90
+
+
+ROWS = {"grpo_cold": "grpo", "ppo_cold": "ppo", "sft400": "sft", "sft400_grpo": "grpo", "sft400_ppo": "ppo"}
+
+
+def check_algorithm_row(conf, values):
+    """An algorithms-sweep row runs its algorithm; the SFT400+RL rows train their SFT400 stage at the same seed first."""
+    family, row = values["experiment"].split("/")
+    assert conf.algo.name == ROWS[row]
+    if row.startswith("sft400_"):
+        assert conf.model.init_stage[0] == f"experiment={family}/sft400" and f"seed={values['seed']}" in conf.model.init_stage
+    else:
+        assert conf.model.init_stage is None
 
 
 def test_the_ablations_are_all_there():
@@ -109,8 +129,11 @@ def test_every_point_of_the_grid_composes_and_validates(path, tmp_path):
     for overrides in points:
         conf = validate(compose_sweep(path.stem, overrides, tmp_path))
         assert conf.sweep.name == path.stem and conf.sweep.factors == factors
-        assert conf.model.name == "tiny_random" and conf.trainer.total_steps == 20 and conf.run_name is None
+        assert conf.model.name == TINY[path.stem] and conf.run_name is None
+        assert conf.trainer.total_steps == (20 if conf.model.name == "tiny_random" else STEPS.get(conf.algo.name, 90))
         values = dict(o.split("=", 1) for o in overrides)
+        if path.stem == "toolrl_algorithms":
+            check_algorithm_row(conf, values)
         for f in factors:
             seen[f].add(values[f])
     assert all(len(v) > 1 for v in seen.values()), seen
@@ -130,10 +153,15 @@ def test_the_scale_rows_are_the_papers(tmp_path):
 def test_the_papers_setting_is_one_override_away(path, tmp_path):
     _, _, paper, model = SWEEPS_EXPECTED[path.stem]
     for overrides in list(grid(path))[::3]:
+        if path.stem == "toolrl_algorithms":  # the factor is the preset itself: the paper's presets replace the tiny ones
+            overrides = [o.replace("experiment=tiny/", "experiment=toolrl/") for o in overrides]
+            paper = next(o.split("=", 1)[1] for o in overrides if o.startswith("experiment="))
         conf = validate(compose_sweep(path.stem, [f"experiment={paper}", *overrides], tmp_path))
         assert conf.model.name == model and conf.sweep.name == path.stem
         assert not conf.data.source.startswith("builtin:")  # the real data set, not the shipped sample
         values = dict(o.split("=", 1) for o in overrides)
+        if path.stem == "toolrl_algorithms":
+            check_algorithm_row(conf, values)
         if "reward" in values:
             assert conf.reward.name == values["reward"]
         if "tool.max_calls" in values:
@@ -203,7 +231,7 @@ def test_a_wandb_spec_runs_the_same_grid_as_its_hydra_sweep(path, tmp_path):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             conf = validate(compose(config_name="config", overrides=[*args, f"output_dir={tmp_path}"]))
         assert conf.sweep.name == path.stem and conf.sweep.factors == load(hydra_file)["sweep"]["factors"]
-        assert conf.model.name == "tiny_random" and conf.logger.name == "wandb"
+        assert conf.model.name == TINY[path.stem] and conf.logger.name == "wandb"
 
 
 # ----------------------------------------------------------------------------- a real sweep

@@ -41,7 +41,7 @@ def test_values_come_from_the_config_groups_keys_and_else_the_overrides(tmp_path
     values = factor_values(c, ["reward/schedule", "reward.correctness.max", "reward/length", "scale", "algo.lr"],
                            task=["+scale=equal_max"])
     assert values == {"reward/schedule": "two_stage", "reward.correctness.max": "1.0", "reward/length": "fixed",
-                      "scale": "equal_max", "algo.lr": "0.0003"}  # model=tiny with grpo: conf/model_algo/tiny_grpo.yaml
+                      "scale": "equal_max", "algo.lr": "0.001"}  # model=tiny with grpo: conf/model_algo/tiny_grpo.yaml
 
 
 def test_a_nameless_multirun_is_named_by_its_folder_and_finds_command_line_sweeps(tmp_path):
