@@ -42,6 +42,9 @@ def test_a_failing_stage_stops_with_its_log_and_is_retried(tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match=r"(?s)the stage `algo=sft model=tiny_random algo.lr=-1` failed.*algo\.lr"):
         stages.ensure_stage(bad, tmp_path)
     assert read_run_record(stages.stage_dir(bad, tmp_path)).get("status") != "FINISHED"
+    no_checkpoint = [*SFT, "trainer.save_final=false"]
+    with pytest.raises(RuntimeError, match=r"ended without a checkpoint \(trainer\.save_final=true\?\)"):
+        stages.ensure_stage(no_checkpoint, tmp_path)
     with pytest.raises(ValueError, match="hydra.run.dir"):
         stages.stage_command(["hydra.run.dir=/x"], tmp_path, tmp_path)
 

@@ -50,15 +50,14 @@ def stage_command(overrides: Sequence[str], run_dir: Path, output_root: Path) ->
 def ensure_stage(overrides: Sequence[str], output_root: Path) -> Path:
     """The run directory of the finished stage ``overrides``; trained now (blocking) unless done before."""
     from toolrl.models.warmstart import _locked
-    from toolrl.resume import read_run_record
 
     overrides = [str(o) for o in overrides]
     final = stage_dir(overrides, output_root)
-    if _finished(final, read_run_record):
+    if _finished(final):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     with _locked(final.parent / f"{final.name}.lock"):
-        if _finished(final, read_run_record):  # another job trained it while this one waited
+        if _finished(final):  # another job trained it while this one waited
             return final
         shutil.rmtree(final, ignore_errors=True)  # a failed or killed attempt: start over
         final.mkdir(parents=True)
@@ -67,16 +66,19 @@ def ensure_stage(overrides: Sequence[str], output_root: Path) -> Path:
         log.info("model.init_stage: training the first stage (%s) in %s", " ".join(overrides), final)
         with open(final / "stage.log", "w") as out:
             proc = subprocess.run(cmd, cwd=TRAIN_PY.parent, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
-        if proc.returncode != 0 or not _finished(final, read_run_record):
+        if proc.returncode != 0 or not _finished(final):
+            why = f"failed (exit {proc.returncode})" if proc.returncode else "ended without a checkpoint (trainer.save_final=true?)"
             tail = (final / "stage.log").read_text()[-3000:]
-            raise RuntimeError(f"model.init_stage: the stage `{' '.join(overrides)}` failed (exit {proc.returncode}); "
-                               f"its log is {final / 'stage.log'}:\n{tail}")
+            raise RuntimeError(f"model.init_stage: the stage `{' '.join(overrides)}` {why}; its log is "
+                               f"{final / 'stage.log'}:\n{tail}")
         log.info("model.init_stage: stage done, starting from %s", final)
     return final
 
 
-def _finished(run_dir: Path, read_run_record) -> bool:
+def _finished(run_dir: Path) -> bool:
+    """The stage in ``run_dir`` ran to the end (run.json FINISHED) and left a checkpoint."""
     from toolrl.checkpoint import latest_checkpoint
+    from toolrl.resume import read_run_record
 
     return (run_dir / STAGE_FILE).exists() and read_run_record(run_dir).get("status") == "FINISHED" \
         and latest_checkpoint(run_dir) is not None
