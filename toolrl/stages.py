@@ -49,14 +49,14 @@ def stage_command(overrides: Sequence[str], run_dir: Path, output_root: Path) ->
 
 def ensure_stage(overrides: Sequence[str], output_root: Path) -> Path:
     """The run directory of the finished stage ``overrides``; trained now (blocking) unless done before."""
-    from toolrl.models.warmstart import _locked
+    from toolrl.models.warmstart import file_lock
 
     overrides = [str(o) for o in overrides]
     final = stage_dir(overrides, output_root)
     if _finished(final):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(final.parent / f"{final.name}.lock"):
+    with file_lock(final.parent / f"{final.name}.lock"):
         if _finished(final):  # another job trained it while this one waited
             return final
         shutil.rmtree(final, ignore_errors=True)  # a failed or killed attempt: start over

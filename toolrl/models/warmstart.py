@@ -79,7 +79,7 @@ def ensure_warm_start(cfg: "ModelConfig", cache_root: Optional[Path] = None) -> 
     if (final / RECIPE_FILE).exists():
         return final
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{final.name}.lock"):
+    with file_lock(root / f"{final.name}.lock"):
         if (final / RECIPE_FILE).exists():  # another job trained it while this one waited
             return final
         warm = cfg.warm_start
@@ -95,13 +95,13 @@ def ensure_warm_start(cfg: "ModelConfig", cache_root: Optional[Path] = None) -> 
     return final
 
 
-class _locked:
+class file_lock:  # also used by toolrl.stages
     """An exclusive ``fcntl`` lock on ``path`` for the ``with`` block (blocks while another process holds it)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self) -> "_locked":
+    def __enter__(self) -> "file_lock":
         import fcntl
 
         self.file = open(self.path, "a+")
